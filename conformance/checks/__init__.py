@@ -1,0 +1,26 @@
+"""The checks, one module per area; importing this package registers every check.
+
+`REGISTRY` maps each catalog id to its function; `run_check` runs one and returns a CheckResult.
+"""
+
+from conformance.checks import (  # noqa: F401  (imported to register their checks)
+    chat,
+    client,
+    embeddings,
+    errors,
+    models,
+    stream,
+    structured,
+    tools,
+    usage,
+)
+from conformance.checks.base import REGISTRY, Context, Session, run_check
+from conformance.catalog import load_catalog
+
+
+def missing_checks() -> list[str]:
+    """Catalog ids without a registered function (a test asserts this is empty)."""
+    return [i for i in load_catalog().ids if i not in REGISTRY]
+
+
+__all__ = ["REGISTRY", "Context", "Session", "missing_checks", "run_check"]

@@ -1,0 +1,209 @@
+"""Helpers shared by the checks: turning an exchange into a usable body or a verdict.
+
+The rules here are the suite's general ones, so that every check applies them the same way:
+- no response / timeout / 429 after retries / 502-504  -> `error` (no verdict reached);
+- a clean 4xx with an OpenAI-shaped error body for an optional feature -> `unsupported`;
+- any other non-2xx for a valid request -> `fail`;
+- a 2xx body that is not a JSON object, or is an error body -> `fail`;
+- a stream that reports an error mid-way (OpenAI's own way) -> `error` with the evidence.
+Behaviour checks read bodies leniently, the way a tolerant client would; schema strictness
+belongs to the wire checks that own each shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from conformance.chat_stream import ChatStream
+from conformance.checks.base import Fail, NoVerdict, Unsupported
+from conformance.schemas import SchemaError, validate
+from conformance.transport import NOT_JSON, Exchange
+
+UNAVAILABLE = frozenset({502, 503, 504})
+
+
+def excerpt(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def is_openai_error(body: Any) -> bool:
+    """An error body clients can read: {"error": {"message": str, ...}}."""
+    return not [e for e in validate("error", body) if e.severity == "must"]
+
+
+def error_message(ex: Exchange) -> str:
+    body = ex.json_body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message", ""))[:200]
+    return excerpt(ex.text, 200)
+
+
+def _status_verdict(ex: Exchange, optional: bool, what: str) -> None:
+    """Raise the verdict for an exchange that did not produce a usable 2xx response."""
+    if ex.status is None:
+        raise NoVerdict(f"no response from the provider: {ex.error}")
+    if ex.error and ("timeout" in ex.error or "not finished" in ex.error):
+        raise NoVerdict(f"the response did not finish: {ex.error}")
+    if ex.status == 429:
+        raise NoVerdict(f"rate limited (429) after {ex.retries} retries: {error_message(ex)}")
+    if ex.status in UNAVAILABLE:
+        raise NoVerdict(f"provider unavailable ({ex.status}) after {ex.retries} retries: {error_message(ex)}")
+    if 400 <= ex.status < 500:
+        if optional:
+            if is_openai_error(ex.json_body):
+                raise Unsupported(f"{what} refused cleanly: {ex.status} {error_message(ex)}")
+            raise Fail(
+                f"{what} refused with {ex.status}, but the error body is not OpenAI-shaped "
+                f"({excerpt(ex.text)}), so clients cannot tell a refusal from a failure"
+            )
+        raise Fail(f"a valid request was rejected: received {ex.status} {error_message(ex)}; expected 200")
+    if ex.status >= 500:
+        raise Fail(f"server error on a valid request: received {ex.status} {error_message(ex)}")
+    if not 200 <= ex.status < 300:
+        raise Fail(f"unexpected status {ex.status} for a valid request")
+
+
+def require_json(ex: Exchange, *, optional: bool = False, what: str = "the request") -> dict[str, Any]:
+    """The 2xx JSON object body of an exchange, or the verdict why there is none."""
+    if ex.status is None or not 200 <= ex.status < 300 or ex.error:
+        _status_verdict(ex, optional, what)
+    if ex.truncated:
+        raise Fail(f"response body too large: {ex.error}")
+    body = ex.json_body
+    if body is NOT_JSON:
+        raise Fail(f"the {ex.status} response body is not JSON: {excerpt(ex.text)!r}")
+    if not isinstance(body, dict):
+        raise Fail(f"the response body is JSON {type(body).__name__}, expected an object: {excerpt(body)}")
+    if "error" in body and "choices" not in body and "data" not in body:
+        raise Fail(f"HTTP {ex.status} with an error body: {excerpt(body)}")
+    return body
+
+
+def require_stream(ex: Exchange, *, optional: bool = False, what: str = "the streamed request") -> ChatStream:
+    """The decoded chat stream of a 2xx exchange; a mid-stream error event is `error`, not `fail`."""
+    if ex.status is None or not 200 <= ex.status < 300 or (ex.error and not ex.truncated):
+        _status_verdict(ex, optional, what)
+    if ex.truncated:
+        if "not finished" in (ex.error or ""):
+            raise Fail(f"the stream never ended: {ex.error}")
+        raise Fail(f"the stream is too large: {ex.error}")
+    stream = ex.stream
+    if stream.error_event is not None:
+        raise NoVerdict(f"the provider reported an error mid-stream: {excerpt(stream.error_event, 300)}")
+    return stream
+
+
+def first_choice(body: dict[str, Any]) -> dict[str, Any]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise Fail(f"no choices in the response: received choices={excerpt(choices)}")
+    return choices[0]
+
+
+def message_of(body: dict[str, Any]) -> dict[str, Any]:
+    message = first_choice(body).get("message")
+    if not isinstance(message, dict):
+        raise Fail(f"choices[0].message is not an object: {excerpt(message)}")
+    return message
+
+
+def text_of(content: Any) -> str:
+    """Message content as text, tolerating the array-of-parts form."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def answer_text(body: dict[str, Any]) -> str:
+    """The text of choices[0], failing with "token cap too low" where a capped answer is empty."""
+    choice = first_choice(body)
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    text = text_of(message.get("content"))
+    if not text.strip() and choice.get("finish_reason") == "length":
+        raise NoVerdict(
+            "token cap too low: the answer is empty with finish_reason 'length' "
+            "(a reasoning model spends hidden tokens first; raise token_cap for this model)"
+        )
+    return text
+
+
+def stream_answer(stream: ChatStream) -> str:
+    text = stream.text(0)
+    if not text.strip():
+        finishes = [c.get("finish_reason") for ch in stream.chunks for c in (ch.get("choices") or []) if isinstance(c, dict)]
+        if "length" in finishes:
+            raise NoVerdict("token cap too low: the streamed answer is empty with finish_reason 'length'")
+    return text
+
+
+def normalise(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def words(text: str) -> str:
+    """Lower-case letters and digits only, for tolerant comparisons of model output."""
+    return re.sub(r"[^0-9a-z]+", " ", normalise(text).lower()).strip()
+
+
+def schema_fail(schema: str, instance: Any, what: str) -> list[SchemaError]:
+    """Validate; raise Fail listing the must-level errors; return the should-level ones."""
+    errors = validate(schema, instance)
+    must = [e for e in errors if e.severity == "must"]
+    if must:
+        first = must[0]
+        more = f" (+{len(must) - 1} more)" if len(must) > 1 else ""
+        raise Fail(
+            f"{what} does not validate against {schema}: at {first.pointer or '/'} {first.message}{more}",
+            schema_errors=must,
+        )
+    return [e for e in errors if e.severity != "must"]
+
+
+def tool_calls_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """tool_calls of choices[0].message, leniently (absent or null -> [])."""
+    calls = message_of(body).get("tool_calls")
+    if calls is None:
+        return []
+    if not isinstance(calls, list):
+        raise Fail(f"message.tool_calls is not an array: {excerpt(calls)}")
+    return [c for c in calls if isinstance(c, dict)]
+
+
+def call_name(call: dict[str, Any]) -> str | None:
+    fn = call.get("function")
+    return fn.get("name") if isinstance(fn, dict) else None
+
+
+def call_arguments(call: dict[str, Any]) -> Any:
+    """Arguments decoded leniently (as a tolerant client would): str -> json.loads, object -> as is."""
+    fn = call.get("function")
+    args = fn.get("arguments") if isinstance(fn, dict) else None
+    if isinstance(args, str):
+        try:
+            return json.loads(args) if args.strip() else {}
+        except ValueError:
+            return None
+    return args
+
+
+def finish_reason(body: dict[str, Any]) -> Any:
+    return first_choice(body).get("finish_reason")
+
+
+def usage_of(body: dict[str, Any]) -> dict[str, Any]:
+    usage = body.get("usage")
+    if usage is None:
+        raise Fail("no usage in the response: received no `usage` object; expected prompt/completion/total tokens")
+    if not isinstance(usage, dict):
+        raise Fail(f"usage is not an object: {excerpt(usage)}")
+    return usage
+
+
+def is_int(value: Any) -> bool:
+    return type(value) is int

@@ -1,0 +1,151 @@
+"""Checks of the embeddings area: shape, batching, encodings, dimensions and meaning."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import struct
+from typing import Any
+
+from conformance import probes
+from conformance.checks.base import Context, Fail, check
+from conformance.checks.common import excerpt, require_json, schema_fail
+
+SAME = 0.999  # cosine above which two vectors count as the same embedding (float noise tolerated)
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    if len(a) != len(b) or not a:
+        return -2.0
+    dot = sum(x * y for x, y in zip(a, b))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else -2.0
+
+
+def vectors(body: dict[str, Any], what: str) -> list[list[float]]:
+    """Float vectors ordered by their `index`, or a Fail saying why not."""
+    data = body.get("data")
+    if not isinstance(data, list) or not data:
+        raise Fail(f"{what}: no data list: {excerpt(body)}")
+    out: dict[int, list[float]] = {}
+    for pos, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise Fail(f"{what}: data[{pos}] is not an object")
+        index = item.get("index")
+        if type(index) is not int:
+            raise Fail(f"{what}: data[{pos}].index is {excerpt(index)}; expected an integer")
+        vec = item.get("embedding")
+        if not isinstance(vec, list) or not vec or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in vec
+        ):
+            raise Fail(f"{what}: data[{pos}].embedding is not a flat list of finite numbers: {excerpt(vec)}")
+        if index in out:
+            raise Fail(f"{what}: index {index} appears twice")
+        out[index] = [float(x) for x in vec]
+    if sorted(out) != list(range(len(out))):
+        raise Fail(f"{what}: indexes {sorted(out)}; expected 0..{len(out) - 1}")
+    return [out[i] for i in range(len(out))]
+
+
+def _single(ctx: Context, probe: str = "emb_single") -> list[float]:
+    return vectors(require_json(ctx.probe(probe)), probe)[0]
+
+
+@check("embeddings.basic")
+def embeddings_basic(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("emb_single"))
+    schema_fail("embeddings", body, "the embeddings response")
+    return None
+
+
+@check("embeddings.shape")
+def embeddings_shape(ctx: Context) -> str | None:
+    for probe in ("emb_single", "emb_batch"):
+        vecs = vectors(require_json(ctx.probe(probe)), probe)
+        lengths = sorted({len(v) for v in vecs})
+        if len(lengths) > 1:
+            raise Fail(f"{probe}: vectors of different lengths {lengths}")
+    return f"{len(_single(ctx))} dimensions"
+
+
+@check("embeddings.batch")
+def embeddings_batch(ctx: Context) -> str | None:
+    batch = vectors(require_json(ctx.probe("emb_batch")), "emb_batch")
+    if len(batch) != 3:
+        raise Fail(f"3 inputs: received {len(batch)} vectors")
+    for probe, position in (("emb_single", 0), ("emb_single_c", 2)):
+        single = _single(ctx, probe)
+        sim = cosine(batch[position], single)
+        if sim < SAME:
+            raise Fail(
+                f"batch vector at index {position} differs from the same text embedded alone "
+                f"(cosine {sim:.4f}): wrong order or batch-dependent results"
+            )
+    return None
+
+
+@check("embeddings.deterministic")
+def embeddings_deterministic(ctx: Context) -> str | None:
+    sim = cosine(_single(ctx), _single(ctx, "emb_single_again"))
+    if sim < SAME:
+        raise Fail(f"the same input twice gave different vectors (cosine {sim:.5f})")
+    return None
+
+
+def decode_base64_f32(text: str) -> list[float]:
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) % 4:
+        raise ValueError(f"{len(raw)} bytes is not a whole number of float32 values")
+    return [v for (v,) in struct.iter_unpack("<f", raw)]
+
+
+@check("embeddings.base64")
+def embeddings_base64(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("emb_base64"), what="encoding_format base64 (openai-python's default)")
+    data = body.get("data")
+    item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+    encoded = item.get("embedding")
+    if not isinstance(encoded, str):
+        raise Fail(f"encoding_format=base64: embedding is {type(encoded).__name__}, expected a base64 string")
+    try:
+        decoded = decode_base64_f32(encoded)
+    except (ValueError, binascii.Error) as exc:
+        raise Fail(f"the base64 embedding does not decode as float32: {exc}") from None
+    floats = _single(ctx)
+    if len(decoded) != len(floats):
+        hint = " (float64?)" if len(decoded) == 2 * len(floats) else ""
+        raise Fail(f"base64 decodes to {len(decoded)} float32 values; the float vector has {len(floats)}{hint}")
+    sim = cosine(decoded, floats)
+    if sim < SAME:
+        raise Fail(f"the decoded base64 vector differs from the float vector (cosine {sim:.4f}): byte order or type")
+    return None
+
+
+@check("embeddings.dimensions")
+def embeddings_dimensions(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("emb_dimensions"), optional=True, what="dimensions")
+    vec = vectors(body, "emb_dimensions")[0]
+    if len(vec) != probes.EMBED_DIMENSIONS:
+        raise Fail(f"dimensions={probes.EMBED_DIMENSIONS}: received a vector of length {len(vec)}")
+    return None
+
+
+@check("embeddings.token_input")
+def embeddings_token_input(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("emb_tokens"), optional=True, what="token-array input")
+    vecs = vectors(body, "emb_tokens")
+    if len(vecs) != 1:
+        raise Fail(f"one token array: received {len(vecs)} vectors")
+    return None
+
+
+@check("embeddings.semantic")
+def embeddings_semantic(ctx: Context) -> str | None:
+    a, b, c = vectors(require_json(ctx.probe("emb_batch")), "emb_batch")[:3]
+    related, unrelated = cosine(a, b), cosine(a, c)
+    if related <= unrelated:
+        raise Fail(
+            f"cat/sofa vs kitten/couch cosine {related:.3f} is not above cat/sofa vs revenue {unrelated:.3f}"
+        )
+    return f"related {related:.3f} > unrelated {unrelated:.3f}"

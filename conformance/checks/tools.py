@@ -1,0 +1,302 @@
+"""Checks of the tools area: tool_choice modes, parallel calls, tool-call encoding and streaming."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance import probes
+from conformance.chat_stream import ChatStream
+from conformance.checks.base import Context, Fail, NoVerdict, check
+from conformance.checks.common import (
+    answer_text,
+    call_arguments,
+    call_name,
+    excerpt,
+    finish_reason,
+    message_of,
+    require_json,
+    require_stream,
+    schema_fail,
+    tool_calls_of,
+    words,
+)
+from conformance.schemas import validate
+
+TOOL_PROBES = ("tools_auto", "tools_required", "tools_named", "tools_parallel")
+
+
+def _calls(ctx: Context, probe: str, optional: bool = False, what: str = "the tool request") -> list[dict[str, Any]]:
+    return tool_calls_of(require_json(ctx.probe(probe), optional=optional, what=what))
+
+
+def _describe(calls: list[dict[str, Any]]) -> str:
+    return excerpt([f"{call_name(c)}({excerpt(c.get('function', {}).get('arguments'), 60)})" for c in calls], 240)
+
+
+def _city(call: dict[str, Any]) -> str:
+    args = call_arguments(call)
+    return str(args.get("city", "")) if isinstance(args, dict) else ""
+
+
+@check("tools.auto")
+def tools_auto(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("tools_auto"))
+    calls = tool_calls_of(body)
+    weather = [c for c in calls if call_name(c) == "get_weather"]
+    if not weather:
+        text = excerpt(message_of(body).get("content"))
+        raise Fail(f"no get_weather call for a weather question with tool_choice auto: received calls {_describe(calls)}, content {text!r}")
+    if "paris" not in words(_city(weather[0])):
+        raise Fail(f"get_weather called without the city: received {_describe(weather)}")
+    return None
+
+
+@check("tools.required")
+def tools_required(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("tools_required"), optional=True, what='tool_choice "required"')
+    if not tool_calls_of(body):
+        raise Fail(f'tool_choice "required" ignored: no tool call; content {excerpt(message_of(body).get("content"))!r}')
+    return None
+
+
+@check("tools.named")
+def tools_named(ctx: Context) -> str | None:
+    calls = _calls(ctx, "tools_named", optional=True, what="a named tool_choice")
+    names = [call_name(c) for c in calls]
+    if names != ["get_time"]:
+        raise Fail(f"tool_choice named get_time: received calls {names}; expected exactly one get_time call")
+    return None
+
+
+@check("tools.none")
+def tools_none(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("tools_none"))
+    calls = tool_calls_of(body)
+    if calls:
+        raise Fail(f'tool_choice "none" ignored: received tool calls {_describe(calls)}')
+    if finish_reason(body) == "tool_calls":
+        raise Fail('tool_choice "none": finish_reason is "tool_calls" although no call was made')
+    return None
+
+
+@check("tools.parallel")
+def tools_parallel(ctx: Context) -> str | None:
+    calls = [c for c in _calls(ctx, "tools_parallel") if call_name(c) == "get_weather"]
+    cities = sorted(words(_city(c)) for c in calls)
+    if len(calls) < 2:
+        raise Fail(f"two cities asked: received {len(calls)} get_weather call(s) {_describe(calls)}; expected 2")
+    if not any("paris" in c for c in cities) or not any("tokyo" in c for c in cities):
+        raise Fail(f"expected calls for Paris and Tokyo: received {_describe(calls)}")
+    ids = [c.get("id") for c in calls]
+    if len(set(ids)) != len(ids):
+        raise Fail(f"parallel calls share ids: {ids}")
+    return None
+
+
+@check("tools.parallel_disabled")
+def tools_parallel_disabled(ctx: Context) -> str | None:
+    calls = _calls(ctx, "tools_parallel_disabled", optional=True, what="parallel_tool_calls=false")
+    if len(calls) > 1:
+        raise Fail(f"parallel_tool_calls=false: received {len(calls)} calls {_describe(calls)}; expected at most 1")
+    return None
+
+
+@check("tools.result_roundtrip")
+def tools_result_roundtrip(ctx: Context) -> str | None:
+    body = require_json(ctx.probe("tools_result"), what="a tool result message")
+    text = answer_text(body)
+    if tool_calls_of(body) and not text:
+        raise Fail(f"the tool result was not used: the model called a tool again {_describe(tool_calls_of(body))}")
+    if "37" not in text and "purple" not in text.lower():
+        raise Fail(f"the answer does not use the tool result (37 °C, purple hail): received {excerpt(text)!r}")
+    return None
+
+
+def _tool_bodies(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
+    """The non-streamed tool responses that carry calls, for the encoding checks."""
+    out = []
+    for probe in TOOL_PROBES:
+        ex = ctx.probe(probe)
+        if ex.ok and isinstance(ex.json_body, dict) and tool_calls_of(ex.json_body):
+            out.append((probe, ex.json_body))
+    if not out:
+        # Surface why there is nothing to judge (error, refusal, no calls at all).
+        body = require_json(ctx.probe("tools_auto"))
+        raise Fail(f"no tool call in any tool response (e.g. tools_auto: {excerpt(message_of(body).get('content'))!r})")
+    return out
+
+
+@check("tools.response_schema")
+def tools_response_schema(ctx: Context) -> str | None:
+    for probe, body in _tool_bodies(ctx):
+        schema_fail("chat_completion", body, f"the {probe} response")
+        message = message_of(body)
+        if message.get("content") not in (None, "") and not isinstance(message.get("content"), str):
+            raise Fail(f"{probe}: content next to tool calls must be a string or null: {excerpt(message.get('content'))}")
+    return None
+
+
+def _encoding_problem(arguments: Any) -> str | None:
+    if not isinstance(arguments, str):
+        return f"arguments is a JSON {type(arguments).__name__}, not a string: {excerpt(arguments)}"
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return f"arguments is not valid JSON: {excerpt(arguments)!r}"
+    if isinstance(value, str):
+        return f"arguments is a JSON string of a JSON string (double-encoded): {excerpt(arguments)!r}"
+    if not isinstance(value, dict):
+        return f"arguments decodes to a JSON {type(value).__name__}, not an object: {excerpt(arguments)!r}"
+    return None
+
+
+@check("tools.args_encoding")
+def tools_args_encoding(ctx: Context) -> str | None:
+    for probe, body in _tool_bodies(ctx):
+        for i, call in enumerate(tool_calls_of(body)):
+            fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+            problem = _encoding_problem(fn.get("arguments"))
+            if problem:
+                raise Fail(f"{probe}: tool_calls[{i}].function.{problem}")
+    return None
+
+
+@check("tools.args_schema")
+def tools_args_schema(ctx: Context) -> str | None:
+    from jsonschema import Draft202012Validator
+
+    for probe, body in _tool_bodies(ctx):
+        for i, call in enumerate(tool_calls_of(body)):
+            tool = probes.TOOLS_BY_NAME.get(call_name(call) or "")
+            if tool is None:
+                raise Fail(f"{probe}: tool_calls[{i}] calls an undeclared function {call_name(call)!r}")
+            args = call_arguments(call)
+            if args is None:
+                raise Fail(f"{probe}: tool_calls[{i}] arguments are not JSON: {excerpt(call.get('function'))}")
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)  # double-encoded: judged by tools.args_encoding; look inside
+                except ValueError:
+                    pass
+            errors = sorted(Draft202012Validator(tool["function"]["parameters"]).iter_errors(args), key=str)
+            if errors:
+                raise Fail(f"{probe}: tool_calls[{i}] arguments {excerpt(args)} violate the parameters schema: {errors[0].message}")
+    return None
+
+
+@check("tools.finish_reason")
+def tools_finish_reason(ctx: Context) -> str | None:
+    for probe, body in _tool_bodies(ctx):
+        reason = finish_reason(body)
+        if reason != "tool_calls":
+            raise Fail(f"{probe}: a response with tool calls has finish_reason {reason!r}; expected 'tool_calls'")
+    return None
+
+
+@dataclass
+class StreamedCall:
+    index: int
+    ids: list[Any] = field(default_factory=list)
+    names: list[Any] = field(default_factory=list)
+    types: list[Any] = field(default_factory=list)
+    arguments: str = ""
+    first_delta: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def accumulate_tool_calls(stream: ChatStream) -> tuple[list[StreamedCall], list[str]]:
+    """Accumulate streamed tool-call deltas by index (choice 0), recording every anomaly."""
+    calls: dict[int, StreamedCall] = {}
+    problems: list[str] = []
+    for n, chunk in enumerate(stream.chunks):
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            tcs = delta.get("tool_calls") if isinstance(delta, dict) else None
+            if tcs is None:
+                continue
+            if not isinstance(tcs, list):
+                problems.append(f"chunk {n}: delta.tool_calls is not an array")
+                continue
+            for tc in tcs:
+                if not isinstance(tc, dict):
+                    problems.append(f"chunk {n}: a tool-call delta is not an object")
+                    continue
+                index = tc.get("index")
+                if type(index) is not int:
+                    problems.append(f"chunk {n}: tool-call delta without an integer index: {excerpt(tc)}")
+                    continue
+                fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                call = calls.get(index)
+                if call is None:
+                    call = calls[index] = StreamedCall(index, first_delta=tc)
+                if "id" in tc and tc["id"] is not None:
+                    call.ids.append(tc["id"])
+                if fn.get("name") is not None:
+                    call.names.append(fn["name"])
+                if tc.get("type") is not None:
+                    call.types.append(tc["type"])
+                args = fn.get("arguments")
+                if isinstance(args, str):
+                    call.arguments += args
+                elif args is not None:
+                    call.problems.append(f"chunk {n}: arguments delta is a {type(args).__name__}, not a string")
+    return [calls[i] for i in sorted(calls)], problems
+
+
+@check("tools.stream_deltas")
+def tools_stream_deltas(ctx: Context) -> str | None:
+    stream = require_stream(ctx.probe("tools_stream"))
+    calls, problems = accumulate_tool_calls(stream)
+    if problems:
+        raise Fail(problems[0])
+    if not calls:
+        raise Fail(f"no tool-call deltas in the stream (text: {excerpt(stream.text(0))!r})")
+    for call in calls:
+        first = call.first_delta
+        fn = first.get("function") if isinstance(first.get("function"), dict) else {}
+        missing = [k for k, ok in (("id", first.get("id")), ("type", first.get("type")), ("function.name", fn.get("name"))) if not ok]
+        if missing:
+            raise Fail(f"the first delta of tool call {call.index} lacks {missing}: {excerpt(first)}")
+        if first.get("type") != "function":
+            raise Fail(f"tool call {call.index} type {first.get('type')!r}; expected 'function'")
+        for what, values in (("id", call.ids), ("function.name", call.names)):
+            if len(set(map(str, values))) > 1:
+                raise Fail(f"tool call {call.index}: later deltas change {what}: {excerpt(values)}")
+        if call.problems:
+            raise Fail(f"tool call {call.index}: {call.problems[0]}")
+        problem = _encoding_problem(call.arguments)
+        if problem:
+            raise Fail(f"tool call {call.index}: accumulated {problem}")
+    indexes = [c.index for c in calls]
+    if indexes != list(range(len(indexes))):
+        ctx.note(f"tool-call indexes are {indexes}, not 0..n-1")
+    finishes = [c.get("finish_reason") for ch in stream.chunks for c in ch.get("choices") or [] if isinstance(c, dict)]
+    if "tool_calls" not in finishes and "stop" not in finishes:
+        raise Fail(f"the tool-call stream never finished: finish_reasons {excerpt([f for f in finishes if f])}")
+    return f"{len(calls)} streamed call(s)"
+
+
+@check("tools.ids")
+def tools_ids(ctx: Context) -> str | None:
+    for probe, body in _tool_bodies(ctx):
+        ids = [c.get("id") for c in tool_calls_of(body)]
+        bad = [i for i in ids if not isinstance(i, str) or not i.strip()]
+        if bad:
+            raise Fail(f"{probe}: tool-call ids must be non-empty strings: received {excerpt(ids)}")
+        if len(set(ids)) != len(ids):
+            raise Fail(f"{probe}: tool-call ids repeat within one response: {ids}")
+    ex = ctx.probe("tools_stream")
+    if ex.ok and ex.stream.error_event is None:
+        calls, _ = accumulate_tool_calls(ex.stream)
+        firsts = [c.ids[0] if c.ids else None for c in calls]
+        if any(not isinstance(i, str) or not i.strip() for i in firsts):
+            raise Fail(f"streamed tool calls: ids must be non-empty strings: received {excerpt(firsts)}")
+        if len(set(firsts)) != len(firsts):
+            raise Fail(f"streamed tool calls share ids: {firsts}")
+    elif not ex.ok:
+        raise NoVerdict(f"the streamed tool request failed ({ex.status}): stream ids could not be judged")
+    return None

@@ -1,0 +1,246 @@
+"""The `conformance` command: a thin layer over the library.
+
+run          the suite (pytest with the conformance plugin) -> reports/latest/
+serve        the reference server (conformance.reference)
+list-checks  the check catalog (text, markdown for the README, json)
+list-quirks  the reference server's deviation modes
+report       regenerate matrix.html / summary.md from a results.json
+diff         compare two results files (non-zero exit on a must regression)
+merge        combine results files of sharded runs
+gate         adopt/reject providers against a policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from conformance.catalog import load_catalog
+from conformance.providers import ConfigError, load_providers
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the suite against the providers file")
+    run.add_argument("--providers", default="providers.yaml", metavar="FILE")
+    run.add_argument("--only", metavar="NAME[,NAME]")
+    run.add_argument("--area", metavar="AREA[,AREA]")
+    run.add_argument("--check", metavar="ID[,ID]")
+    run.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression")
+    run.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (a number or 'auto')")
+    run.add_argument("--out", default="reports/latest", metavar="DIR")
+    run.add_argument("--gate", metavar="POLICY", help="gate the results against a policy at the end")
+    run.add_argument("--history", metavar="DIR", help="append this run to a history directory (trend strips)")
+    run.add_argument("--baseline", metavar="RESULTS", help="highlight changes against an earlier results.json")
+
+    serve = sub.add_parser("serve", help="run the built-in reference server")
+    from conformance.reference.server import add_serve_arguments
+
+    add_serve_arguments(serve)
+
+    lc = sub.add_parser("list-checks", help="print the check catalog")
+    lc.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+
+    sub.add_parser("list-quirks", help="print the reference server's deviation modes")
+
+    rep = sub.add_parser("report", help="render reports from a results.json")
+    rep.add_argument("results")
+    rep.add_argument("--out", metavar="DIR", help="output directory (default: beside the results file)")
+    rep.add_argument("--history", metavar="DIR")
+    rep.add_argument("--baseline", metavar="RESULTS")
+
+    diff = sub.add_parser("diff", help="compare two results files")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+
+    merge = sub.add_parser("merge", help="merge results files of sharded runs")
+    merge.add_argument("inputs", nargs="+")
+    merge.add_argument("-o", "--output", required=True)
+
+    gate = sub.add_parser("gate", help="adopt or reject providers against a policy")
+    gate.add_argument("results")
+    gate.add_argument("--policy", required=True)
+    gate.add_argument("--providers", metavar="FILE", help="providers file holding `policies:` (optional)")
+    gate.add_argument("--fallback-out", metavar="FILE", help="write the ranked fallback chain as YAML")
+
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    handler = {
+        "run": cmd_run,
+        "serve": cmd_serve,
+        "list-checks": cmd_list_checks,
+        "list-quirks": cmd_list_quirks,
+        "report": cmd_report,
+        "diff": cmd_diff,
+        "merge": cmd_merge,
+        "gate": cmd_gate,
+    }[args.command]
+    if args.command == "run":
+        return cmd_run(args, rest)
+    return handler(args)
+
+
+def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
+    """Validate the providers file (exit 2 on a bad one, nothing run), then run pytest."""
+    import pytest
+
+    try:
+        providers = load_providers(args.providers)
+    except ConfigError as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    pytest_args = [
+        "--pyargs",
+        "conformance.suite",
+        "--providers",
+        args.providers,
+        "--conformance-out",
+        str(out),
+        f"--junitxml={out / 'junit.xml'}",
+        "-o",
+        "junit_family=xunit2",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rfE",
+    ]
+    for flag, value in (("--only", args.only), ("--area", args.area), ("--check", args.check), ("-k", args.keyword)):
+        if value:
+            pytest_args += [flag, value]
+    if args.workers:
+        pytest_args += ["-n", args.workers, "--dist", "loadgroup"]
+    code = int(pytest.main(pytest_args + passthrough))
+    results = out / "results.json"
+    if not results.exists():
+        return code or 1
+    if args.history or args.baseline:
+        _rerender(results, out, args.history, args.baseline, append=True)
+    if args.gate:
+        return _gate(results, args.gate, providers.policies, None)
+    return code
+
+
+def _rerender(results: Path, out: Path, history: str | None, baseline: str | None, append: bool = False) -> None:
+    from conformance.report import write_reports
+    from conformance.report.history import append_history
+    from conformance.results import read_results
+
+    run = read_results(results)
+    if history and append:
+        append_history(run, Path(history))
+    base = read_results(Path(baseline)) if baseline else None
+    write_reports(run, out, history_dir=Path(history) if history else None, baseline=base)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from conformance.reference.server import serve_from_args
+
+    return serve_from_args(args)
+
+
+def cmd_list_checks(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    if args.format == "json":
+        print(json.dumps({"version": catalog.version, "checks": catalog.snapshot()}, indent=2))
+    elif args.format == "markdown":
+        print(checks_markdown())
+    else:
+        for spec in catalog.checks:
+            print(f"{spec.id:<30} {spec.level.value:<6} {spec.kind.value:<9} {spec.title}")
+        print(f"\n{len(catalog.checks)} checks in {len(catalog.areas)} areas (catalog version {catalog.version})")
+    return 0
+
+
+def checks_markdown() -> str:
+    """The README's check table, generated from the catalog (a test keeps the README in sync)."""
+    catalog = load_catalog()
+    lines = ["| id | level | kind | what it checks |", "|---|---|---|---|"]
+    for spec in catalog.checks:
+        title = spec.title.replace("|", "\\|")
+        lines.append(f"| `{spec.id}` | {spec.level.value} | {spec.kind.value} | {title} |")
+    return "\n".join(lines)
+
+
+def cmd_list_quirks(args: argparse.Namespace) -> int:
+    from conformance.reference.quirks import load_quirks
+
+    for q in load_quirks():
+        print(f"{q.name:<34} {q.kind:<9} {q.description}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    try:
+        _rerender(results, Path(args.out) if args.out else results.parent, args.history, args.baseline)
+    except (OSError, ValueError) as exc:
+        print(f"conformance report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from conformance.report.diff import diff_runs
+    from conformance.results import read_results
+
+    try:
+        d = diff_runs(read_results(Path(args.old)), read_results(Path(args.new)))
+    except (OSError, ValueError) as exc:
+        print(f"conformance diff: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(d.to_dict(), indent=2) if args.json else d.to_text())
+    return 1 if d.has_must_regression else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from conformance.report.merge import merge_runs
+    from conformance.results import read_results, write_results
+
+    try:
+        merged = merge_runs([read_results(Path(p)) for p in args.inputs])
+    except (OSError, ValueError) as exc:
+        print(f"conformance merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    write_results(Path(args.output), merged)
+    print(f"merged {len(args.inputs)} files: {len(merged.results)} results -> {args.output}")
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    policies = {}
+    if args.providers:
+        try:
+            policies = load_providers(args.providers).policies
+        except ConfigError as exc:
+            print(f"conformance: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return _gate(Path(args.results), args.policy, policies, args.fallback_out)
+
+
+def _gate(results: Path, policy: str, policies: dict, fallback_out: str | None) -> int:
+    from conformance.report.gate import BUILTIN_POLICIES, evaluate_policy, fallback_chain
+    from conformance.results import read_results
+
+    run = read_results(results)
+    merged = {**BUILTIN_POLICIES, **policies}
+    if policy not in merged:
+        print(f"conformance gate: unknown policy {policy!r}; known: {sorted(merged)}", file=sys.stderr)
+        return EXIT_USAGE
+    result = evaluate_policy(run, policy, merged)
+    print(result.to_text())
+    if fallback_out:
+        Path(fallback_out).write_text(fallback_chain(result, run), encoding="utf-8")
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

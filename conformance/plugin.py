@@ -1,0 +1,321 @@
+"""The pytest plugin (registered through the `pytest11` entry point as `conformance`).
+
+It adds the `conformance` option group, parametrizes `conformance.suite` by provider x model x
+check (ids like `reference:ref-chat:stream.framing`), starts built-in servers (the reference
+server) once on the controller and hands their endpoints to xdist workers, records one result per
+case as a JSON line the moment it finishes (every process its own part file, flushed), and on the
+controller merges the parts into `results.json` and renders the reports. It is inert unless the
+suite is being run, so it never interferes with other test suites in the same environment.
+
+Pytest outcome of a verdict: pass -> passed; fail/error -> failed (xfailed when `expect:` in
+providers.yaml declares that status); unsupported and skipped -> skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.catalog import load_catalog
+from conformance.checks import Session, run_check
+from conformance.providers import ConfigError, Provider, ProvidersFile, load_providers
+from conformance.results import (
+    CheckResult,
+    JsonLinesWriter,
+    RunMetadata,
+    RunResults,
+    Status,
+    read_json_lines,
+    write_results,
+)
+from conformance.runner import Case, cases, provider_skip_reason
+
+SUITE_MARKERS = ("conformance.suite", os.path.join("conformance", "suite"))
+
+
+@dataclass
+class RunState:
+    """Everything the plugin keeps for one pytest run (in config.stash)."""
+
+    providers: ProvidersFile
+    out_dir: Path
+    only: set[str] | None
+    areas: set[str] | None
+    checks: set[str] | None
+    started: float = field(default_factory=time.time)
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    skip_reasons: dict[str, str | None] = field(default_factory=dict)
+    writer: JsonLinesWriter | None = None
+    stack: ExitStack = field(default_factory=ExitStack)
+    write_outputs: bool = True
+
+    def provider(self, name: str) -> Provider:
+        p = self.providers.get(name)
+        ep = self.endpoints.get(name)
+        return p.with_endpoint(ep["base_url"], ep["api_key"]) if ep else p
+
+    def session(self, name: str) -> Session:
+        if name not in self.sessions:
+            self.sessions[name] = Session(self.provider(name))
+        return self.sessions[name]
+
+    def skip_reason(self, name: str) -> str | None:
+        if name not in self.skip_reasons:
+            provider = self.provider(name)
+            if provider.builtin and name not in self.endpoints:
+                self.skip_reasons[name] = f"built-in {provider.builtin} server was not started"
+            else:
+                self.skip_reasons[name] = None if provider.builtin else provider_skip_reason(provider)
+        return self.skip_reasons[name]
+
+    def selected(self) -> list[Provider]:
+        return [p for p in self.providers.providers if self.only is None or p.name in self.only]
+
+
+STATE = pytest.StashKey[RunState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "OpenAI-compatibility conformance suite")
+    group.addoption("--providers", metavar="FILE", default=None, help="providers file (default: providers.yaml)")
+    group.addoption("--only", metavar="NAME[,NAME]", default=None, help="run only these providers")
+    group.addoption("--area", metavar="AREA[,AREA]", default=None, help="run only these check areas")
+    group.addoption("--check", metavar="ID[,ID]", default=None, help="run only these check ids")
+    group.addoption(
+        "--conformance-out", metavar="DIR", default=None, help="where results.json and reports go (reports/latest)"
+    )
+    group.addoption("--no-reports", action="store_true", default=False, help="write results.json only")
+    parser.addini("conformance_providers", "default providers file", default="providers.yaml")
+    parser.addini("conformance_out", "default output directory", default="reports/latest")
+
+
+def _split(value: str | None) -> set[str] | None:
+    return {v.strip() for v in value.split(",") if v.strip()} if value else None
+
+
+def _suite_requested(config: pytest.Config) -> bool:
+    if config.getoption("providers"):
+        return True
+    return any(any(m in str(arg) for m in SUITE_MARKERS) for arg in config.args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep a provider's checks in one worker")
+    if not _suite_requested(config):
+        return
+    path = config.getoption("providers") or config.getini("conformance_providers")
+    try:
+        providers = load_providers(path)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    out = Path(config.getoption("conformance_out") or config.getini("conformance_out"))
+    state = RunState(
+        providers=providers,
+        out_dir=out,
+        only=_split(config.getoption("only")),
+        areas=_split(config.getoption("area")),
+        checks=_split(config.getoption("check")),
+        write_outputs=not config.getoption("no_reports"),
+    )
+    if state.only:
+        unknown = state.only - {p.name for p in providers.providers}
+        if unknown:
+            raise pytest.UsageError(f"--only: no provider named {sorted(unknown)} in {path}")
+    if state.checks:
+        unknown = state.checks - set(load_catalog().ids)
+        if unknown:
+            raise pytest.UsageError(f"--check: unknown check ids {sorted(unknown)} (see `conformance list-checks`)")
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        state.endpoints = json.loads(worker["conformance_endpoints"])
+        state.started = float(worker["conformance_started"])
+        part = f"results-{worker['workerid']}.jsonl"
+    else:
+        _clear_parts(out)
+        state.endpoints = _start_builtins(state)
+        part = "results-main.jsonl"
+    state.writer = JsonLinesWriter(out / "parts" / part)
+    config.stash[STATE] = state
+
+
+def _clear_parts(out: Path) -> None:
+    parts = out / "parts"
+    if parts.is_dir():
+        for f in parts.glob("results-*.jsonl"):
+            f.unlink()
+
+
+def _start_builtins(state: RunState) -> dict[str, dict[str, str]]:
+    """Start each built-in provider's server on a free 127.0.0.1 port (controller only)."""
+    endpoints: dict[str, dict[str, str]] = {}
+    for provider in state.selected():
+        if provider.builtin != "reference" or not provider.enabled:
+            continue
+        from conformance.reference.server import ServerConfig
+        from conformance.reference.testing import running_server
+
+        opts = dict(provider.builtin_options)
+        key = "sk-ref-" + secrets.token_hex(16)
+        config = ServerConfig(
+            api_key=key,
+            quirks=tuple(opts.get("quirks", ())),
+            latency_ms=float(opts.get("latency_ms", 0)),
+            jitter_ms=float(opts.get("jitter_ms", 0)),
+            rpm=opts.get("rpm"),
+        )
+        base_url = state.stack.enter_context(running_server(config))
+        endpoints[provider.name] = {"base_url": base_url, "api_key": key}
+    return endpoints
+
+
+def pytest_configure_node(node: Any) -> None:
+    """xdist hook (controller): hand the started servers to each worker."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None:
+        node.workerinput["conformance_endpoints"] = json.dumps(state.endpoints)
+        node.workerinput["conformance_started"] = str(state.started)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "conformance_case" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash.get(STATE, None)
+    if state is None:
+        raise pytest.UsageError("the conformance suite needs --providers FILE (or a providers.yaml here)")
+    params = []
+    for provider in state.selected():
+        for case in cases(provider, state.checks, state.areas):
+            params.append(pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(provider.name)))
+    metafunc.parametrize("conformance_case", params)
+
+
+@pytest.fixture(scope="session")
+def conformance_state(request: pytest.FixtureRequest) -> RunState:
+    return request.config.stash[STATE]
+
+
+def execute(state: RunState, case: Case) -> CheckResult:
+    """Run one case, record it (flushed), and return it."""
+    reason = state.skip_reason(case.provider) or case.not_configured
+    result = run_check(state.session(case.provider), case.spec, case.model, skip=reason)
+    if state.writer is not None:
+        state.writer.write(result)
+    return result
+
+
+def report_outcome(result: CheckResult) -> None:
+    """Map a verdict to pytest's outcome (see the module docstring)."""
+    label = f"[{result.check}] {result.status.value}: {result.message}"
+    if result.status is Status.PASS:
+        return
+    if result.status in (Status.SKIPPED, Status.UNSUPPORTED):
+        pytest.skip(label)
+    if result.as_expected:
+        exp = result.expected
+        pytest.xfail(f"{label} (expected: {exp.reason} {exp.link})".strip())
+    pytest.fail(label, pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    if state.writer is not None:
+        state.writer.close()
+        state.writer = None
+    for s in state.sessions.values():
+        s.close()
+    if hasattr(session.config, "workerinput"):
+        return
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+    finalize(state, session.config, incomplete_reason="interrupted" if interrupted else None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.stack.close()
+
+
+def finalize(state: RunState, config: pytest.Config | None, incomplete_reason: str | None = None) -> RunResults:
+    """Merge worker parts into results.json (atomically) and render the reports."""
+    parts = sorted((state.out_dir / "parts").glob("results-*.jsonl"))
+    results = tuple(read_json_lines(parts))
+    run = RunResults(
+        run=run_metadata(state, config, incomplete_reason),
+        providers=tuple(_provider_entry(state, p) for p in state.selected()),
+        catalog=load_catalog().snapshot(),
+        results=results,
+    )
+    write_results(state.out_dir / "results.json", run)
+    if state.write_outputs:
+        try:
+            from conformance.report import write_reports
+
+            write_reports(run, state.out_dir)
+        except ImportError:
+            pass
+    return run
+
+
+def _provider_entry(state: RunState, provider: Provider) -> dict[str, Any]:
+    entry = provider.summary()
+    reason = state.skip_reasons.get(provider.name)
+    entry["status"] = "skipped" if reason else "active"
+    entry["skip_reason"] = reason
+    return entry
+
+
+def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reason: str | None) -> RunMetadata:
+    import openai
+
+    now = time.time()
+    workers = 0
+    if config is not None:
+        workers = int(getattr(config.option, "numprocesses", 0) or 0)
+    return RunMetadata(
+        started_at=_iso(state.started),
+        finished_at=_iso(now),
+        duration_s=round(now - state.started, 3),
+        suite_version=__version__,
+        catalog_version=load_catalog().version,
+        git_commit=_git_commit(),
+        providers_file=state.providers.path,
+        providers_sha256=state.providers.sha256,
+        python=platform.python_version(),
+        openai=getattr(openai, "__version__", ""),
+        platform=f"{platform.system()} {platform.machine()}",
+        argv=tuple(sys.argv[1:])[:40],
+        workers=workers,
+        incomplete=incomplete_reason is not None,
+        incomplete_reason=incomplete_reason,
+    )
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -1,0 +1,312 @@
+"""providers.yaml -> frozen Provider objects.
+
+What lives here: loading, `${VAR}` / `${VAR:-default}` interpolation, validation against
+`schemas/providers.schema.json` with errors that name the file, the line and the path inside it,
+expectations (`expect:`), and whether a provider can run at all (key present, server reachable).
+What does not: starting the built-in reference server (plugin.py) and talking to providers
+(transport.py). API keys are read from the environment at run time and never stored in any
+object that is serialised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.results import Expectation, Status
+
+CAPABILITIES = ("chat", "tools", "embeddings")
+DEFAULTS: dict[str, Any] = {
+    "timeout_s": 60.0,
+    "max_concurrency": 4,
+    "rpm": None,
+    "token_cap": 64,
+    "cap_param": "max_tokens",
+    "budget_tokens": None,
+}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A providers file that cannot be used: one clear message with file, line, path and fix."""
+
+    def __init__(self, file: str, path: str, message: str, line: int | None = None) -> None:
+        self.file, self.path, self.message, self.line = file, path, message, line
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {path or '<top level>'}: {message}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One configured model and how to cap its answers."""
+
+    name: str
+    token_cap: int
+    cap_param: str
+    claims: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One provider as configured. `api_key` is resolved from the environment and never serialised."""
+
+    name: str
+    base_url: str
+    api_key_env: str | None = None
+    auth: str = "bearer"
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    models: dict[str, tuple[ModelConfig, ...]] = field(default_factory=dict)
+    timeout_s: float = 60.0
+    max_concurrency: int = 4
+    rpm: int | None = None
+    budget_tokens: int | None = None
+    tags: tuple[str, ...] = ()
+    expect: dict[str, Expectation] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=dict)
+    builtin: str | None = None
+    builtin_options: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    api_key: str | None = field(default=None, repr=False, compare=False)
+
+    def model_configs(self, capability: str) -> tuple[ModelConfig, ...]:
+        return self.models.get(capability, ())
+
+    def model(self, name: str) -> ModelConfig | None:
+        for configs in self.models.values():
+            for cfg in configs:
+                if cfg.name == name:
+                    return cfg
+        return None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every value that must never appear in output: the key and secret-looking headers/query."""
+        values = [self.api_key or ""]
+        values += [v for k, v in self.headers.items() if is_secret_name(k)]
+        values += [v for k, v in self.query.items() if is_secret_name(k)]
+        return tuple(v for v in values if v and len(v) >= 4)
+
+    def with_endpoint(self, base_url: str, api_key: str | None) -> Provider:
+        """The same provider pointed at a started server (the built-in reference server)."""
+        return replace(self, base_url=base_url, api_key=api_key)
+
+    def summary(self) -> dict[str, Any]:
+        """What results.json records about the provider: no secrets."""
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "builtin": self.builtin,
+            "models": {cap: [m.name for m in cfgs] for cap, cfgs in self.models.items()},
+            "claims": {m.name: m.claims for cfgs in self.models.values() for m in cfgs if m.claims},
+            "tags": list(self.tags),
+            "expect": {
+                k: {"status": e.status.value, "reason": e.reason, "link": e.link} for k, e in self.expect.items()
+            },
+            "prices": self.prices,
+        }
+
+
+@dataclass(frozen=True)
+class ProvidersFile:
+    path: str
+    sha256: str
+    providers: tuple[Provider, ...]
+    policies: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Provider:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def is_secret_name(name: str) -> bool:
+    n = name.lower()
+    return any(word in n for word in ("key", "token", "auth", "secret", "password", "signature", "sig"))
+
+
+def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> ProvidersFile:
+    """Load, interpolate and validate a providers file; raise ConfigError on the first problem."""
+    env = dict(os.environ) if env is None else env
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context_mark", None)
+        if context is not None and (mark is None or context.line != mark.line):
+            problem += f" ({getattr(exc, 'context', None) or 'the construct'} started at line {context.line + 1})"
+        raise ConfigError(file, "", f"YAML syntax error: {problem}", line=mark.line + 1 if mark else None) from exc
+    lines = _line_map(node)
+    if data is None:
+        raise ConfigError(file, "", "the file is empty; it needs a `providers:` list")
+    data = _interpolate(data, env, file, lines, "")
+    _validate(data, file, lines)
+    defaults = {**DEFAULTS, **(data.get("defaults") or {})}
+    providers = tuple(_provider(p, defaults, env, file, lines, i) for i, p in enumerate(data["providers"]))
+    seen: dict[str, int] = {}
+    for i, p in enumerate(providers):
+        if p.name in seen:
+            path_ = f"providers[{i}].name"
+            raise ConfigError(
+                file, path_, f"duplicate provider name {p.name!r} (also providers[{seen[p.name]}])", lines.get(path_)
+            )
+        seen[p.name] = i
+    return ProvidersFile(
+        path=file,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        providers=providers,
+        policies=dict(data.get("policies") or {}),
+    )
+
+
+def _provider(
+    p: dict[str, Any], defaults: dict[str, Any], env: dict[str, str], file: str, lines: dict[str, int], i: int
+) -> Provider:
+    from conformance.catalog import load_catalog
+
+    catalog = load_catalog()
+    cap = int(p.get("token_cap", defaults["token_cap"]))
+    cap_param = p.get("cap_param", defaults["cap_param"])
+    models: dict[str, tuple[ModelConfig, ...]] = {}
+    for capability, entry in (p.get("models") or {}).items():
+        entries = entry if isinstance(entry, list) else [entry]
+        configs = []
+        for m in entries:
+            if isinstance(m, str):
+                configs.append(ModelConfig(m, cap, cap_param))
+            else:
+                configs.append(
+                    ModelConfig(
+                        m["name"],
+                        int(m.get("token_cap", cap)),
+                        m.get("cap_param", cap_param),
+                        dict(m.get("claims") or {}),
+                    )
+                )
+        models[capability] = tuple(configs)
+    expect: dict[str, Expectation] = {}
+    for check_id, exp in (p.get("expect") or {}).items():
+        if check_id not in catalog:
+            path_ = f"providers[{i}].expect.{check_id}"
+            close = [c for c in catalog.ids if c.split(".")[-1] == check_id.split(".")[-1]]
+            hint = f"; did you mean {close[0]!r}?" if close else "; `conformance list-checks` lists the ids"
+            raise ConfigError(file, path_, f"unknown check id {check_id!r}{hint}", lines.get(path_))
+        expect[check_id] = Expectation(Status(exp["status"]), exp.get("reason", ""), exp.get("link", ""))
+    key_env = p.get("api_key_env")
+    builtin = p.get("builtin")
+    return Provider(
+        name=p["name"],
+        base_url=(p.get("base_url") or f"builtin:{builtin}").rstrip("/"),
+        api_key_env=key_env,
+        auth=p.get("auth", "bearer"),
+        headers={str(k): str(v) for k, v in (p.get("headers") or {}).items()},
+        query={str(k): str(v) for k, v in (p.get("query") or {}).items()},
+        models=models,
+        timeout_s=float(p.get("timeout_s", defaults["timeout_s"])),
+        max_concurrency=int(p.get("max_concurrency", defaults["max_concurrency"])),
+        rpm=p.get("rpm", defaults["rpm"]),
+        budget_tokens=p.get("budget_tokens", defaults["budget_tokens"]),
+        tags=tuple(p.get("tags") or ()),
+        expect=expect,
+        prices={str(k): float(v) for k, v in (p.get("prices") or {}).items()},
+        builtin=builtin,
+        builtin_options=dict(p.get("options") or {}),
+        enabled=bool(p.get("enabled", True)),
+        api_key=env.get(key_env) if key_env else None,
+    )
+
+
+def skip_reason(provider: Provider, env: dict[str, str] | None = None) -> str | None:
+    """Why this provider cannot run now (no key, disabled), or None. Reachability is probed separately."""
+    env = dict(os.environ) if env is None else env
+    if not provider.enabled:
+        return "disabled in the providers file (enabled: false)"
+    if provider.api_key_env and not provider.api_key and not env.get(provider.api_key_env):
+        return f"no key in ${provider.api_key_env}"
+    return None
+
+
+def _interpolate(value: Any, env: dict[str, str], file: str, lines: dict[str, int], path: str) -> Any:
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                file, path, f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
+                lines.get(path),
+            )
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, file, lines, _join(path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, file, lines, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _validate(data: Any, file: str, lines: dict[str, int]) -> None:
+    from conformance import schemas
+
+    errors = [e for e in schemas.validate("providers", data) if e.severity == "must"]
+    if not errors:
+        return
+    # The deepest error is the most specific one a user can act on.
+    err = max(errors, key=lambda e: e.pointer.count("/"))
+    path = _pointer_to_path(err.pointer)
+    line = lines.get(path)
+    while line is None and path:
+        path_up = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+        if path_up == path:
+            break
+        path = path_up
+        line = lines.get(path)
+    raise ConfigError(file, _pointer_to_path(err.pointer), err.message, line)
+
+
+def _pointer_to_path(pointer: str) -> str:
+    out = ""
+    for part in [p for p in pointer.split("/") if p != ""]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        out += f"[{part}]" if part.isdigit() else _join("", part) if not out else f".{part}"
+    return out
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _line_map(node: yaml.Node | None, path: str = "") -> dict[str, int]:
+    """Map `providers[3].models.chat`-style paths to 1-based line numbers of the YAML source."""
+    out: dict[str, int] = {}
+    if node is None:
+        return out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = _join(path, key_node.value)
+            out.update(_line_map(value_node, child))
+            out[child] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out.update(_line_map(item, f"{path}[{i}]"))
+    return out

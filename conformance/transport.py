@@ -1,0 +1,301 @@
+"""Talking to a provider: an httpx wrapper that records every exchange as evidence.
+
+Each request becomes an `Exchange`: what was sent (secrets redacted at the source), the status,
+headers, the raw body bytes (bounded: a hostile provider cannot make us read 200 MB), timings
+(total and time to first byte) and a transport error if there was one. Retries for 429 and
+transient 5xx honour `retry-after` / `retry-after-ms`. Parsing of the body (JSON, SSE) is lazy and
+never raises. What does not live here: deciding verdicts (checks/) and building the requests
+(probes.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from conformance.chat_stream import ChatStream, decode_chat_stream
+from conformance.providers import Provider
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+EXCERPT_BYTES = 8 * 1024
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRIES = 3
+MAX_RETRY_WAIT_S = 20.0
+REDACTED = "***REDACTED***"
+_NO_KEY = object()
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a probe sends. `api_key=None` sends no key; the default sends the provider's key."""
+
+    method: str
+    path: str
+    json: Any = None
+    raw_body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: bool = False
+    api_key: Any = _NO_KEY
+
+
+class Redactor:
+    """Replaces every secret value (keys, secret headers and query values) wherever it appears."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+
+@dataclass
+class Exchange:
+    """One HTTP exchange with a provider, as evidence and as input to checks."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: Any
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    truncated: bool = False
+    error: str | None = None
+    elapsed_ms: float = 0.0
+    ttfb_ms: float | None = None
+    retries: int = 0
+    stream_requested: bool = False
+    curl: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @functools.cached_property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @functools.cached_property
+    def json_body(self) -> Any:
+        """The body parsed as JSON, or `NOT_JSON` (never raises)."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return NOT_JSON
+
+    @functools.cached_property
+    def stream(self) -> ChatStream:
+        return decode_chat_stream(self.body)
+
+    @functools.cached_property
+    def utf8_error(self) -> str | None:
+        try:
+            self.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"invalid UTF-8 at byte {exc.start}: {self.body[max(0, exc.start - 8):exc.start + 8]!r}"
+        return None
+
+    def evidence(self, redactor: Redactor, excerpt_bytes: int = EXCERPT_BYTES) -> dict[str, Any]:
+        """A bounded, redacted, JSON-ready record of this exchange."""
+        excerpt = self.body[:excerpt_bytes].decode("utf-8", errors="replace")
+        response = None
+        if self.status is not None:
+            response = {
+                "status": self.status,
+                "headers": redactor.value(_interesting_headers(self.headers)),
+                "body_excerpt": redactor.text(excerpt),
+                "body_bytes": len(self.body),
+                "truncated": self.truncated or len(self.body) > excerpt_bytes,
+            }
+        return {
+            "request": {
+                "method": self.method,
+                "url": redactor.text(self.url),
+                "headers": redactor.value(self.request_headers),
+                "body": redactor.value(_bounded_json(self.request_body)),
+            },
+            "response": response,
+            "error": redactor.text(self.error) if self.error else None,
+            "timing": {"total_ms": round(self.elapsed_ms, 1), "ttfb_ms": _round(self.ttfb_ms)},
+            "retries": self.retries,
+            "curl": redactor.text(self.curl),
+        }
+
+
+class _NotJson:
+    def __repr__(self) -> str:
+        return "NOT_JSON"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_JSON: Any = _NotJson()
+
+
+class ProviderClient:
+    """A recording HTTP client for one provider (one per process and provider)."""
+
+    def __init__(self, provider: Provider, transport: httpx.BaseTransport | None = None) -> None:
+        self.provider = provider
+        self.redactor = Redactor(provider.secrets())
+        timeout = httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s))
+        self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        self.requests_sent = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def url(self, path: str) -> str:
+        url = self.provider.base_url.rstrip("/") + "/" + path.lstrip("/")
+        if self.provider.query:
+            url += ("&" if "?" in url else "?") + urlencode(self.provider.query)
+        return url
+
+    def send(self, req: Request) -> Exchange:
+        """Send with bounded retries on 429/502/503/504 and connection errors; never raises."""
+        key = self.provider.api_key if req.api_key is _NO_KEY else req.api_key
+        headers = {"Accept": "text/event-stream" if req.stream else "application/json"}
+        if key and self.provider.auth == "api-key":
+            headers["api-key"] = key
+        elif key:
+            headers["Authorization"] = f"Bearer {key}"
+        headers.update(self.provider.headers)
+        headers.update(req.headers)
+        body: bytes | None = req.raw_body
+        if body is None and req.json is not None:
+            body = json.dumps(req.json, ensure_ascii=False).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        url = self.url(req.path)
+        shown_headers = {
+            k: ("Bearer $API_KEY" if k == "Authorization" else "$API_KEY") if key and v.endswith(key) else v
+            for k, v in headers.items()
+        }
+        ex = Exchange(
+            method=req.method,
+            url=url,
+            request_headers=shown_headers,
+            request_body=req.json if req.json is not None else (body or b"").decode("utf-8", "replace")[:2000],
+            stream_requested=req.stream,
+            curl=_curl(req.method, url, shown_headers, body),
+        )
+        attempt = 0
+        while True:
+            self._attempt(ex, headers, body)
+            if attempt >= MAX_RETRIES or not _retryable(ex):
+                break
+            time.sleep(_retry_wait(ex, attempt))
+            attempt += 1
+            ex.retries = attempt
+        return ex
+
+    def _attempt(self, ex: Exchange, headers: dict[str, str], body: bytes | None) -> None:
+        self.requests_sent += 1
+        ex.status, ex.headers, ex.body, ex.truncated, ex.error, ex.ttfb_ms = None, {}, b"", False, None, None
+        for attr in ("text", "json_body", "stream", "utf8_error"):
+            ex.__dict__.pop(attr, None)
+        start = time.perf_counter()
+        deadline = start + self.provider.timeout_s
+        try:
+            with self._client.stream(ex.method, ex.url, headers=headers, content=body) as resp:
+                ex.status = resp.status_code
+                ex.headers = {k.lower(): v for k, v in resp.headers.items()}
+                chunks: list[bytes] = []
+                size = 0
+                # iter_bytes inflates content-encoding chunk by chunk, so the size bound below
+                # also holds for a gzip bomb: we stop reading, we never inflate it whole.
+                for chunk in resp.iter_bytes():
+                    if ex.ttfb_ms is None and chunk:
+                        ex.ttfb_ms = (time.perf_counter() - start) * 1000
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        ex.truncated = True
+                        ex.error = f"response body larger than {MAX_BODY_BYTES} bytes: read stopped"
+                        break
+                    if time.perf_counter() > deadline:
+                        ex.truncated = True
+                        ex.error = f"response not finished within {self.provider.timeout_s:g} s: read stopped"
+                        break
+                ex.body = b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            ex.error = f"timeout after {self.provider.timeout_s:g} s ({type(exc).__name__})"
+        except httpx.HTTPError as exc:
+            ex.error = f"{type(exc).__name__}: {exc}"
+        except (OSError, ValueError) as exc:  # malformed responses surface as these in h11
+            ex.error = f"{type(exc).__name__}: {exc}"
+        ex.elapsed_ms = (time.perf_counter() - start) * 1000
+
+
+def _retryable(ex: Exchange) -> bool:
+    if ex.error is not None and ex.status is None:
+        return "timeout" not in ex.error  # a hang costs the timeout once, not four times
+    return ex.status in RETRY_STATUSES
+
+
+def _retry_wait(ex: Exchange, attempt: int) -> float:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = ex.headers.get(name)
+        if raw:
+            try:
+                return min(MAX_RETRY_WAIT_S, max(0.0, float(raw) * scale))
+            except ValueError:
+                pass
+    return min(MAX_RETRY_WAIT_S, 0.5 * 2**attempt + random.uniform(0, 0.25))
+
+
+_INTERESTING = ("content-type", "content-length", "content-encoding", "transfer-encoding", "retry-after",
+                "retry-after-ms", "x-request-id", "openai-processing-ms", "allow", "www-authenticate")
+
+
+def _interesting_headers(headers: dict[str, str]) -> dict[str, str]:
+    out = {k: v for k, v in headers.items() if k in _INTERESTING or k.startswith("x-ratelimit")}
+    return {k: v[:300] for k, v in out.items()}
+
+
+def _bounded_json(value: Any, limit: int = 4000) -> Any:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    if len(text) <= limit:
+        return value
+    return text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _curl(method: str, url: str, headers: dict[str, str], body: bytes | None) -> str:
+    """A command that reproduces the request, with the key as $API_KEY (double-quoted so it expands)."""
+    parts = ["curl", "-sS", "-N" if headers.get("Accept") == "text/event-stream" else "", "-X", method, shlex.quote(url)]
+    for k, v in headers.items():
+        if k == "Accept":
+            continue
+        parts += ["-H", f'"{k}: {v}"' if "$API_KEY" in v else shlex.quote(f"{k}: {v}")]
+    if body:
+        text = body.decode("utf-8", errors="replace")
+        parts += ["--data-raw", shlex.quote(text if len(text) < 6000 else text[:6000] + "...")]
+    return " ".join(p for p in parts if p)
