@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression")
     run.add_argument("-n", dest="workers", metavar="N", help="pytest-xdist workers (a number or 'auto')")
     run.add_argument("--out", default="reports/latest", metavar="DIR")
+    run.add_argument("--repeat", type=int, default=1, metavar="N", help="run each check N times (flakiness)")
     run.add_argument("--gate", metavar="POLICY", help="gate the results against a policy at the end")
     run.add_argument("--history", metavar="DIR", help="append this run to a history directory (trend strips)")
     run.add_argument("--baseline", metavar="RESULTS", help="highlight changes against an earlier results.json")
@@ -116,6 +117,8 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
     for flag, value in (("--only", args.only), ("--area", args.area), ("--check", args.check), ("-k", args.keyword)):
         if value:
             pytest_args += [flag, value]
+    if args.repeat > 1:
+        pytest_args += ["--repeat", str(args.repeat)]
     if args.workers:
         pytest_args += ["-n", args.workers, "--dist", "loadgroup"]
     code = int(pytest.main(pytest_args + passthrough))

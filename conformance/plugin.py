@@ -30,7 +30,7 @@ import pytest
 
 from conformance import __version__
 from conformance.catalog import load_catalog
-from conformance.checks import Session, run_check
+from conformance.checks import Session
 from conformance.providers import ConfigError, Provider, ProvidersFile, load_providers
 from conformance.results import (
     CheckResult,
@@ -41,7 +41,7 @@ from conformance.results import (
     read_json_lines,
     write_results,
 )
-from conformance.runner import Case, cases, provider_skip_reason
+from conformance.runner import Case, cases, provider_skip_reason, run_batch, run_case
 
 SUITE_MARKERS = ("conformance.suite", os.path.join("conformance", "suite"))
 
@@ -62,6 +62,11 @@ class RunState:
     writer: JsonLinesWriter | None = None
     stack: ExitStack = field(default_factory=ExitStack)
     write_outputs: bool = True
+    repeat: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+    batching: bool = True
+    process_cases: dict[str, list[Case]] = field(default_factory=dict)
+    batch_results: dict[str, dict[str, CheckResult]] = field(default_factory=dict)
 
     def provider(self, name: str) -> Provider:
         p = self.providers.get(name)
@@ -70,7 +75,7 @@ class RunState:
 
     def session(self, name: str) -> Session:
         if name not in self.sessions:
-            self.sessions[name] = Session(self.provider(name))
+            self.sessions[name] = Session(self.provider(name), options=self.options)
         return self.sessions[name]
 
     def skip_reason(self, name: str) -> str | None:
@@ -99,6 +104,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-out", metavar="DIR", default=None, help="where results.json and reports go (reports/latest)"
     )
     group.addoption("--no-reports", action="store_true", default=False, help="write results.json only")
+    group.addoption(
+        "--hypothesis-examples", type=int, default=5, metavar="N",
+        help="examples per property-based (fuzz) check; small, so a run stays cheap",
+    )
+    group.addoption(
+        "--repeat", type=int, default=1, metavar="N",
+        help="run each check N times on fresh requests; disagreeing verdicts become `flaky` with a pass rate",
+    )
     parser.addini("conformance_providers", "default providers file", default="providers.yaml")
     parser.addini("conformance_out", "default output directory", default="reports/latest")
 
@@ -131,6 +144,15 @@ def pytest_configure(config: pytest.Config) -> None:
         areas=_split(config.getoption("area")),
         checks=_split(config.getoption("check")),
         write_outputs=not config.getoption("no_reports"),
+        repeat=max(1, config.getoption("repeat")),
+        options={
+            "hypothesis_examples": config.getoption("hypothesis_examples"),
+            # hypothesis' own pytest plugin owns --hypothesis-seed; we honour it, with a fixed default
+            "hypothesis_seed": int(config.getoption("hypothesis_seed", None) or 20261125),
+        },
+        # Batching runs a provider's cases concurrently in the process that owns the provider;
+        # it is only right when one process owns all of them (no xdist, or --dist loadgroup).
+        batching=config.getoption("dist", "no") in ("no", "loadgroup") or not getattr(config.option, "numprocesses", 0),
     )
     if state.only:
         unknown = state.only - {p.name for p in providers.providers}
@@ -147,10 +169,27 @@ def pytest_configure(config: pytest.Config) -> None:
         part = f"results-{worker['workerid']}.jsonl"
     else:
         _clear_parts(out)
+        _sigterm_interrupts()
         state.endpoints = _start_builtins(state)
         part = "results-main.jsonl"
     state.writer = JsonLinesWriter(out / "parts" / part)
     config.stash[STATE] = state
+
+
+def _sigterm_interrupts() -> None:
+    """A CI timeout sends SIGTERM: turn it into KeyboardInterrupt so pytest finishes the session
+    (sessionfinish runs, results.json and the reports are written, marked incomplete)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _clear_parts(out: Path) -> None:
@@ -204,18 +243,46 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("conformance_case", params)
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("conformance_case") if callspec else None
+        if isinstance(case, Case):
+            state.process_cases.setdefault(case.provider, []).append(case)
+
+
 @pytest.fixture(scope="session")
 def conformance_state(request: pytest.FixtureRequest) -> RunState:
     return request.config.stash[STATE]
 
 
 def execute(state: RunState, case: Case) -> CheckResult:
-    """Run one case, record it (flushed), and return it."""
-    reason = state.skip_reason(case.provider) or case.not_configured
-    result = run_check(state.session(case.provider), case.spec, case.model, skip=reason)
-    if state.writer is not None:
-        state.writer.write(result)
+    """The verdict of one case. With batching, the first case of a provider runs all of that
+    provider's cases in this process concurrently (each recorded, flushed, as it finishes); the
+    later cases only report their stored verdict."""
+    reason = state.skip_reason(case.provider)
+    session = state.session(case.provider)
+    if state.batching:
+        if case.provider not in state.batch_results:
+            batch = state.process_cases.get(case.provider) or [case]
+            state.batch_results[case.provider] = run_batch(session, batch, reason, state.repeat, sink=_record(state))
+        result = state.batch_results[case.provider].pop(case.id, None)
+        if result is not None:
+            return result
+    result = run_case(session, case, reason, state.repeat)
+    _record(state)(result)
     return result
+
+
+def _record(state: RunState):
+    def sink(result: CheckResult) -> None:
+        if state.writer is not None:
+            state.writer.write(result)
+
+    return sink
 
 
 def report_outcome(result: CheckResult) -> None:
@@ -242,8 +309,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         s.close()
     if hasattr(session.config, "workerinput"):
         return
-    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
-    finalize(state, session.config, incomplete_reason="interrupted" if interrupted else None)
+    reason = None
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        reason = "interrupted (Ctrl-C or SIGTERM) before every check finished"
+    elif session.shouldstop:
+        reason = f"stopped early: {session.shouldstop}"
+    finalize(state, session.config, incomplete_reason=reason)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -302,6 +373,7 @@ def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reaso
         platform=f"{platform.system()} {platform.machine()}",
         argv=tuple(sys.argv[1:])[:40],
         workers=workers,
+        options={**state.options, "repeat": state.repeat},
         incomplete=incomplete_reason is not None,
         incomplete_reason=incomplete_reason,
     )

@@ -25,9 +25,18 @@ UNICODE_TEXT = "Grüße, café — 你好，世界 — Привет — مرحب
 TOOL_RESULT = {"city": "Paris", "temperature_c": 37, "conditions": "purple hail"}
 INVALID_KEY = "sk-conformance-invalid-key-0000000000000000"
 UNKNOWN_MODEL = "conformance-no-such-model-7f3a"
-EMBED_A = "The cat sleeps on the sofa."
-EMBED_B = "A kitten is napping on the couch."
-EMBED_C = "Quarterly revenue grew by ten percent."
+# Three topics, two paraphrases each: every sentence's nearest neighbour must be its paraphrase.
+EMBED_SENTENCES = (
+    "The cat sleeps on the sofa.",
+    "A kitten is napping on the couch.",
+    "Quarterly revenue grew by ten percent.",
+    "The company's sales increased this quarter.",
+    "The football match ended in a draw.",
+    "The soccer game finished with a tie.",
+)
+EMBED_A = EMBED_SENTENCES[0]
+EMBED_C = EMBED_SENTENCES[4]
+EMBED_C_INDEX = 4
 EMBED_TOKENS = [10, 20, 30, 40, 50]
 EMBED_DIMENSIONS = 32
 FILLER = (
@@ -140,9 +149,11 @@ PROBES: dict[str, ProbeBuilder] = {
     ),
     "chat_logprobs": lambda m: _chat(m, [_user("Say hello in one short sentence.")], logprobs=True, top_logprobs=2),
     "chat_long_prompt": lambda m: _chat(m, [_user(FILLER + "\n\nNow: say hello in one short sentence.")]),
-    "chat_count": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, seed=7),
+    "chat_count": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0),
+    "equiv_plain": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, seed=7),
     # streams
-    "stream_basic": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, seed=7, stream=True),
+    "stream_basic": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, stream=True),
+    "equiv_stream": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, seed=7, stream=True),
     "stream_usage": lambda m: _chat(
         m, [_user(COUNT_PROMPT)], stream=True, stream_options={"include_usage": True}
     ),
@@ -202,7 +213,7 @@ PROBES: dict[str, ProbeBuilder] = {
     "emb_single": lambda m: _embed(m, EMBED_A, encoding_format="float"),
     "emb_single_again": lambda m: _embed(m, EMBED_A, encoding_format="float"),
     "emb_single_c": lambda m: _embed(m, EMBED_C, encoding_format="float"),
-    "emb_batch": lambda m: _embed(m, [EMBED_A, EMBED_B, EMBED_C], encoding_format="float"),
+    "emb_batch": lambda m: _embed(m, list(EMBED_SENTENCES), encoding_format="float"),
     "emb_base64": lambda m: _embed(m, EMBED_A, encoding_format="base64"),
     "emb_dimensions": lambda m: _embed(m, EMBED_A, encoding_format="float", dimensions=EMBED_DIMENSIONS),
     "emb_tokens": lambda m: _embed(m, [EMBED_TOKENS], encoding_format="float"),

@@ -13,6 +13,7 @@ import enum
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,15 @@ FORMAT_VERSION = 1
 
 class Status(str, enum.Enum):
     """Verdict of one check. `unsupported` = cleanly refused an optional feature (4xx, OpenAI-shaped);
-    `skipped` = not configured, no key, unreachable; `error` = no verdict could be reached."""
+    `skipped` = not configured, no key, unreachable; `error` = no verdict could be reached;
+    `flaky` = with --repeat N, the verdicts disagreed between repeats (pass rate in `repeats`)."""
 
     PASS = "pass"
     FAIL = "fail"
     UNSUPPORTED = "unsupported"
     SKIPPED = "skipped"
     ERROR = "error"
+    FLAKY = "flaky"
 
 
 class Level(str, enum.Enum):
@@ -105,6 +108,7 @@ class CheckResult:
     expected: Expectation | None = None
     evidence: Evidence = field(default_factory=Evidence)
     metrics: dict[str, float] = field(default_factory=dict)
+    repeats: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -145,6 +149,7 @@ class CheckResult:
                 notes=tuple(ev.get("notes", ())),
             ),
             metrics=dict(data.get("metrics") or {}),
+            repeats=data.get("repeats"),
         )
 
 
@@ -165,6 +170,7 @@ class RunMetadata:
     platform: str = ""
     argv: tuple[str, ...] = ()
     workers: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
     incomplete: bool = False
     incomplete_reason: str | None = None
 
@@ -257,10 +263,13 @@ class JsonLinesWriter:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._lock = threading.Lock()  # batch threads write concurrently
 
     def write(self, result: CheckResult) -> None:
-        self._fh.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-        self._fh.flush()
+        line = json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
 
     def close(self) -> None:
         self._fh.close()

@@ -10,11 +10,16 @@ never raises. What does not live here: deciding verdicts (checks/) and building 
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import json
 import random
 import shlex
+import threading
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +30,8 @@ from conformance.chat_stream import ChatStream, decode_chat_stream
 from conformance.providers import Provider
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+TRUNCATED_KEEP_BYTES = 256 * 1024  # what is kept of a body that went past MAX_BODY_BYTES
+INFLATE_STEP_BYTES = 1024 * 1024  # gzip/deflate are inflated at most this much at a time
 EXCERPT_BYTES = 8 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 3
@@ -157,6 +164,45 @@ class _NotJson:
 NOT_JSON: Any = _NotJson()
 
 
+class Limiter:
+    """At most `max_concurrency` requests in flight and `rpm` started per rolling minute.
+
+    It is per process. That is enough because a provider's checks run in exactly one process:
+    the plugin puts every case of a provider in one xdist group (`--dist loadgroup`), and that
+    worker runs them as one concurrent batch (see runner.run_batch). A limiter shared between
+    processes (a lock file or a coordinator) would add IPC to every request for no gain.
+    """
+
+    def __init__(self, max_concurrency: int, rpm: int | None) -> None:
+        self._sem = threading.BoundedSemaphore(max(1, max_concurrency))
+        self._rpm = rpm
+        self._starts: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        t0 = time.monotonic()
+        with self._sem:
+            self._wait_for_rate()
+            self.waited_s += time.monotonic() - t0
+            yield
+
+    def _wait_for_rate(self) -> None:
+        if not self._rpm:
+            return
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._starts and now - self._starts[0] >= 60.0:
+                    self._starts.popleft()
+                if len(self._starts) < self._rpm:
+                    self._starts.append(now)
+                    return
+                wait = 60.0 - (now - self._starts[0]) + 0.01
+            time.sleep(min(wait, 1.0))
+
+
 class ProviderClient:
     """A recording HTTP client for one provider (one per process and provider)."""
 
@@ -164,7 +210,12 @@ class ProviderClient:
         self.provider = provider
         self.redactor = Redactor(provider.secrets())
         timeout = httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s))
-        self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        limits = httpx.Limits(max_connections=max(1, provider.max_concurrency) + 2)
+        self._client = httpx.Client(
+            timeout=timeout, transport=transport, follow_redirects=False, limits=limits,
+            headers={"Accept-Encoding": "gzip, deflate"},  # only what _body_chunks inflates with a bound
+        )
+        self.limiter = Limiter(provider.max_concurrency, provider.rpm)
         self.requests_sent = 0
 
     def close(self) -> None:
@@ -214,26 +265,29 @@ class ProviderClient:
         return ex
 
     def _attempt(self, ex: Exchange, headers: dict[str, str], body: bytes | None) -> None:
+        with self.limiter.slot():
+            self._attempt_now(ex, headers, body)
+
+    def _attempt_now(self, ex: Exchange, headers: dict[str, str], body: bytes | None) -> None:
         self.requests_sent += 1
         ex.status, ex.headers, ex.body, ex.truncated, ex.error, ex.ttfb_ms = None, {}, b"", False, None, None
         for attr in ("text", "json_body", "stream", "utf8_error"):
             ex.__dict__.pop(attr, None)
         start = time.perf_counter()
         deadline = start + self.provider.timeout_s
+        received = bytearray()  # outside the try: what arrived before a transport error is evidence
         try:
             with self._client.stream(ex.method, ex.url, headers=headers, content=body) as resp:
                 ex.status = resp.status_code
                 ex.headers = {k.lower(): v for k, v in resp.headers.items()}
-                chunks: list[bytes] = []
-                size = 0
-                # iter_bytes inflates content-encoding chunk by chunk, so the size bound below
-                # also holds for a gzip bomb: we stop reading, we never inflate it whole.
-                for chunk in resp.iter_bytes():
+                for chunk in _body_chunks(resp):
                     if ex.ttfb_ms is None and chunk:
                         ex.ttfb_ms = (time.perf_counter() - start) * 1000
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
+                    received += chunk
+                    if len(received) > MAX_BODY_BYTES:
+                        # Only a prefix is kept: every check fails a truncated body without reading
+                        # it, and a session caches dozens of exchanges (16 MB each would be GBs).
+                        del received[TRUNCATED_KEEP_BYTES:]
                         ex.truncated = True
                         ex.error = f"response body larger than {MAX_BODY_BYTES} bytes: read stopped"
                         break
@@ -241,14 +295,51 @@ class ProviderClient:
                         ex.truncated = True
                         ex.error = f"response not finished within {self.provider.timeout_s:g} s: read stopped"
                         break
-                ex.body = b"".join(chunks)
         except httpx.TimeoutException as exc:
             ex.error = f"timeout after {self.provider.timeout_s:g} s ({type(exc).__name__})"
         except httpx.HTTPError as exc:
             ex.error = f"{type(exc).__name__}: {exc}"
         except (OSError, ValueError) as exc:  # malformed responses surface as these in h11
             ex.error = f"{type(exc).__name__}: {exc}"
+        except zlib.error as exc:
+            ex.error = f"DecodingError: {ex.headers.get('content-encoding')} body does not inflate: {exc}"
+        ex.body = bytes(received)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
+
+
+def _body_chunks(resp: httpx.Response) -> Iterator[bytes]:
+    """The response body, content-decoded, in pieces of at most INFLATE_STEP_BYTES when inflated.
+
+    gzip and deflate (all we advertise) are inflated here rather than by httpx, whose decoder
+    inflates a whole network read at once: 64 KiB of a gzip bomb is 64 MB in one piece, before
+    any size bound can look at it. Other encodings fall back to httpx's decoders.
+    """
+    encoding = resp.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        yield from resp.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        yield from resp.iter_bytes()
+        return
+    inflater = None
+    for raw in resp.iter_raw():
+        if inflater is None:
+            # "deflate" is meant to be zlib-wrapped; some servers send raw deflate (as httpx, accept both)
+            zlib_header = len(raw) >= 2 and raw[0] & 0x0F == 8 and ((raw[0] << 8) | raw[1]) % 31 == 0
+            raw_deflate = encoding == "deflate" and not zlib_header
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS | 32)
+        data = raw
+        while data and not inflater.eof:
+            piece = inflater.decompress(data, INFLATE_STEP_BYTES)
+            if piece:
+                yield piece
+            elif data == inflater.unconsumed_tail:
+                break
+            data = inflater.unconsumed_tail
+    if inflater is not None and not inflater.eof:
+        rest = inflater.flush()
+        if rest:
+            yield rest
 
 
 def _retryable(ex: Exchange) -> bool:

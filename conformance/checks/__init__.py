@@ -6,8 +6,10 @@
 from conformance.checks import (  # noqa: F401  (imported to register their checks)
     chat,
     client,
+    client_node,
     embeddings,
     errors,
+    fuzz,
     models,
     stream,
     structured,

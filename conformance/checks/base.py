@@ -85,27 +85,65 @@ def check(check_id: str) -> Callable[[CheckFn], CheckFn]:
     return register
 
 
-class Session:
-    """Per-process state for one provider: its recording client and the probe cache."""
+BREAKER_THRESHOLD = 3
+DEFAULT_OPTIONS: dict[str, Any] = {"hypothesis_examples": 5, "hypothesis_seed": 20261125}
 
-    def __init__(self, provider: Provider, client: ProviderClient | None = None) -> None:
+
+class Session:
+    """Per-process state for one provider: its recording client, the probe cache, the circuit
+    breaker (after consecutive transport failures the provider is treated as down and the rest of
+    its requests end at once as `error`) and the token budget (`budget_tokens`)."""
+
+    def __init__(
+        self, provider: Provider, client: ProviderClient | None = None, options: dict[str, Any] | None = None
+    ) -> None:
         self.provider = provider
         self.client = client or ProviderClient(provider)
-        self._cache: dict[tuple[str, str], Exchange] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        # Run-wide settings checks may read: hypothesis_examples, hypothesis_seed.
+        self.options: dict[str, Any] = {**DEFAULT_OPTIONS, **(options or {})}
+        self._cache: dict[tuple[str, str, int], Exchange] = {}
+        self._locks: dict[tuple[str, str, int], threading.Lock] = {}
         self._guard = threading.Lock()
+        self.consecutive_failures = 0
+        self.down_reason: str | None = None
+        self.tokens = Tokens()
 
-    def probe(self, name: str, model: ModelConfig) -> tuple[Exchange, bool]:
-        """The exchange for probe `name` on `model`, sent once; returns (exchange, sent_now)."""
-        key = (model.name, name)
+    def probe(self, name: str, model: ModelConfig, repeat: int = 0) -> tuple[Exchange, bool]:
+        """The exchange for probe `name` on `model` (one per repeat), sent once; returns (exchange, sent_now)."""
+        key = (model.name, name, repeat)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key in self._cache:
                 return self._cache[key], False
-            ex = self.client.send(PROBES[name](model))
+            ex = self.send(PROBES[name](model))
             self._cache[key] = ex
             return ex, True
+
+    def send(self, request: Request) -> Exchange:
+        """Send unless the breaker is open or the budget is spent; account tokens and failures."""
+        refusal = self._refusal()
+        if refusal:
+            return Exchange(request.method, self.client.url(request.path), {}, request.json, error=refusal,
+                            stream_requested=request.stream)
+        ex = self.client.send(request)
+        with self._guard:
+            if ex.status is None:
+                self.consecutive_failures += 1
+                if self.consecutive_failures >= BREAKER_THRESHOLD and self.down_reason is None:
+                    self.down_reason = f"{self.consecutive_failures} consecutive requests failed (last: {ex.error})"
+            else:
+                self.consecutive_failures = 0
+            self.tokens = self.tokens + _tokens([ex])
+        return ex
+
+    def _refusal(self) -> str | None:
+        if self.down_reason:
+            return f"circuit open, provider treated as down: {self.down_reason}"
+        budget = self.provider.budget_tokens
+        if budget and self.tokens.total >= budget:
+            return f"token budget exhausted: {self.tokens.total} of budget_tokens {budget} spent"
+        return None
 
     def close(self) -> None:
         self.client.close()
@@ -118,6 +156,7 @@ class Context:
     session: Session
     spec: CheckSpec
     model: ModelConfig | None
+    repeat: int = 0
     used: list[Exchange] = field(default_factory=list)
     sent: list[Exchange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -140,12 +179,12 @@ class Context:
         model = model or self.model
         if model is None:
             raise NoVerdict(f"probe {name!r} needs a model")
-        ex, sent_now = self.session.probe(name, model)
+        ex, sent_now = self.session.probe(name, model, self.repeat)
         self._use(ex, sent_now)
         return ex
 
     def send(self, request: Request) -> Exchange:
-        ex = self.session.client.send(request)
+        ex = self.session.send(request)
         self._use(ex, True)
         return ex
 
@@ -159,9 +198,11 @@ class Context:
             self.sent.append(ex)
 
 
-def run_check(session: Session, spec: CheckSpec, model: ModelConfig | None, skip: str | None = None) -> CheckResult:
+def run_check(
+    session: Session, spec: CheckSpec, model: ModelConfig | None, skip: str | None = None, repeat: int = 0
+) -> CheckResult:
     """Run one check and turn whatever happens into a CheckResult; never raises."""
-    ctx = Context(session=session, spec=spec, model=model)
+    ctx = Context(session=session, spec=spec, model=model, repeat=repeat)
     start = time.perf_counter()
     schema_errors: tuple[SchemaError, ...] = ()
     findings: tuple[Any, ...] = ()

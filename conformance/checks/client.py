@@ -10,6 +10,7 @@ the wire says: same text, same tool calls, arguments still strings, vectors deco
 
 from __future__ import annotations
 
+import binascii
 import math
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ import httpx
 
 from conformance.checks.base import Context, Fail, NoVerdict, Skip, check
 from conformance.checks.common import excerpt, text_of
-from conformance.checks.embeddings import cosine
+from conformance.checks.embeddings import decode_base64_f32
 from conformance.checks.tools import accumulate_tool_calls
 from conformance.transport import Exchange
 
@@ -55,6 +56,8 @@ def _replay_chat(ex: Exchange) -> list[str]:
     if not completion.choices:
         return ["the SDK saw no choices"]
     message = completion.choices[0].message
+    if message.role != "assistant":
+        problems.append(f"message.role reaches the application as {message.role!r}; appending it to the history breaks the next request")
     wire_message = wire["choices"][0].get("message", {}) if isinstance(wire, dict) else {}
     wire_text = text_of(wire_message.get("content"))
     if (message.content or "") != wire_text:
@@ -104,16 +107,32 @@ def _replay_stream(ex: Exchange) -> list[str]:
 
 
 def _replay_embeddings(ex: Exchange, floats: Exchange) -> list[str]:
+    """The SDK asks for base64 by default and decodes it as float32: what it hands over must be
+    exactly the wire's float32 values, as many as the float vector has (float64 doubles them)."""
     body = dict(ex.request_body)
-    body.pop("encoding_format", None)  # the SDK's default: it asks for base64 and decodes it
+    body.pop("encoding_format", None)
     result = replay_client(ex).embeddings.create(**body)
     vec = result.data[0].embedding
     if not isinstance(vec, list) or not all(isinstance(x, float) and math.isfinite(x) for x in vec):
-        return [f"the SDK's embedding is {excerpt(vec)}, not a list of floats"]
-    ref = floats.json_body["data"][0]["embedding"] if isinstance(floats.json_body, dict) else None
-    if isinstance(ref, list) and cosine(vec, [float(x) for x in ref]) < 0.999:
-        return [f"the SDK decoded a vector of {len(vec)} values that differs from the float vector ({len(ref)} values)"]
+        return [f"the SDK's embedding is {excerpt(vec)}, not a list of finite floats"]
+    ref = floats.json_body["data"][0].get("embedding") if isinstance(floats.json_body, dict) else None
+    if isinstance(ref, list) and len(vec) != len(ref):
+        return [f"the SDK decoded {len(vec)} values; the float vector has {len(ref)}"]
+    wire = ex.json_body["data"][0].get("embedding") if isinstance(ex.json_body, dict) else None
+    if isinstance(wire, str):
+        try:
+            expected = decode_base64_f32(wire)
+        except (ValueError, binascii.Error):
+            return []  # undecodable base64 is judged by embeddings.base64
+        if any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(vec, expected)):
+            return ["the SDK's decoded vector differs from the wire's float32 values"]
     return []
+
+
+def _replayable_stream(ex: Exchange) -> bool:
+    """A 2xx stream without a mid-stream error event: the SDK rightly raises on those (the
+    provider reported a failure), which says nothing about parsing."""
+    return ex.ok and ex.stream.error_event is None
 
 
 @check("client.openai_python")
@@ -129,7 +148,7 @@ def client_openai_python(ctx: Context) -> str | None:
         if ex.ok:
             plan.append((probe, lambda ex=ex: _replay_chat(ex)))
     ex = ctx.probe("stream_basic", chat)
-    if ex.ok:
+    if _replayable_stream(ex):
         plan.append(("stream_basic", lambda ex=ex: _replay_stream(ex)))
     if ctx.provider.model_configs("tools"):
         tools = ctx.model_for("tools")
@@ -138,7 +157,7 @@ def client_openai_python(ctx: Context) -> str | None:
             if ex.ok:
                 plan.append((probe, lambda ex=ex: _replay_chat(ex)))
         ex = ctx.probe("tools_stream", tools)
-        if ex.ok:
+        if _replayable_stream(ex):
             plan.append(("tools_stream", lambda ex=ex: _replay_stream(ex)))
     if ctx.provider.model_configs("embeddings"):
         emb = ctx.model_for("embeddings")

@@ -1,7 +1,8 @@
 """Helpers shared by the checks: turning an exchange into a usable body or a verdict.
 
 The rules here are the suite's general ones, so that every check applies them the same way:
-- no response / timeout / 429 after retries / 502-504  -> `error` (no verdict reached);
+- no response / timeout / 429 after retries / 502-504 / a 2xx body that broke off  -> `error`
+  (no verdict reached);
 - a clean 4xx with an OpenAI-shaped error body for an optional feature -> `unsupported`;
 - any other non-2xx for a valid request -> `fail`;
 - a 2xx body that is not a JSON object, or is an error body -> `fail`;
@@ -65,6 +66,8 @@ def _status_verdict(ex: Exchange, optional: bool, what: str) -> None:
         raise Fail(f"server error on a valid request: received {ex.status} {error_message(ex)}")
     if not 200 <= ex.status < 300:
         raise Fail(f"unexpected status {ex.status} for a valid request")
+    if ex.error and not ex.truncated:  # e.g. the connection closed mid-body: what arrived is not the answer
+        raise NoVerdict(f"the {ex.status} response broke off before it was complete: {ex.error}")
 
 
 def require_json(ex: Exchange, *, optional: bool = False, what: str = "the request") -> dict[str, Any]:
@@ -124,6 +127,8 @@ def answer_text(body: dict[str, Any]) -> str:
     """The text of choices[0], failing with "token cap too low" where a capped answer is empty."""
     choice = first_choice(body)
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    if "content" not in message and not message.get("tool_calls"):
+        raise Fail(f"choices[0].message has no content: received {excerpt(message)}")
     text = text_of(message.get("content"))
     if not text.strip() and choice.get("finish_reason") == "length":
         raise NoVerdict(
@@ -184,9 +189,11 @@ def call_arguments(call: dict[str, Any]) -> Any:
     """Arguments decoded leniently (as a tolerant client would): str -> json.loads, object -> as is."""
     fn = call.get("function")
     args = fn.get("arguments") if isinstance(fn, dict) else None
-    if isinstance(args, str):
+    for _ in range(2):  # a double-encoded string is decoded once more, as a forgiving client would
+        if not isinstance(args, str):
+            return args
         try:
-            return json.loads(args) if args.strip() else {}
+            args = json.loads(args) if args.strip() else {}
         except ValueError:
             return None
     return args

@@ -172,8 +172,9 @@ def stream_usage_default(ctx: Context) -> str | None:
 
 @check("stream.equivalence")
 def stream_equivalence(ctx: Context) -> str | None:
-    streamed = stream_answer(_basic(ctx))
-    plain = answer_text(require_json(ctx.probe("chat_count")))
+    what = "seed (for a reproducible comparison)"
+    streamed = stream_answer(require_stream(ctx.probe("equiv_stream"), optional=True, what=what))
+    plain = answer_text(require_json(ctx.probe("equiv_plain"), optional=True, what=what))
     if " ".join(streamed.split()) != " ".join(plain.split()):
         raise Fail(f"streamed {excerpt(streamed)!r} differs from non-streamed {excerpt(plain)!r} at temperature 0, seed 7")
     return None

@@ -1,0 +1,38 @@
+"""The models the reference server serves, and what each one is for.
+
+What lives here: the model table (`ref-chat` for chat, tools, structured output and logprobs;
+`ref-embed` for 64-dimension embeddings) and the limits the server enforces for them. What does
+not: the OpenAI wire shape of a model object (render.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CHAT_MODEL", "EMBED_DIMENSIONS", "EMBED_MODEL", "MODELS", "ModelCard", "find_model"]
+
+CHAT_MODEL = "ref-chat"
+EMBED_MODEL = "ref-embed"
+EMBED_DIMENSIONS = 64
+CONTEXT_TOKENS = 131_072  # prompt tokens a chat request may carry
+MAX_COMPLETION_TOKENS = 16_384
+EMBED_INPUT_TOKENS = 8_192  # per input, as OpenAI's embedding models
+CREATED = 1_700_000_000  # a fixed `created` so GET /models is byte-stable
+OWNER = "openai-compat-conformance"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    id: str
+    kind: str  # "chat" | "embeddings"
+
+
+MODELS: tuple[ModelCard, ...] = (ModelCard(CHAT_MODEL, "chat"), ModelCard(EMBED_MODEL, "embeddings"))
+
+
+def find_model(model_id: str) -> ModelCard | None:
+    return next((m for m in MODELS if m.id == model_id), None)
+
+
+def default_model(kind: str) -> ModelCard:
+    return next(m for m in MODELS if m.kind == kind)

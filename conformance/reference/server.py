@@ -1,0 +1,327 @@
+"""The reference server: an OpenAI-compatible HTTP API in front of the rule-based reference model.
+
+What lives here: `ServerConfig`, `create_app()` (the Starlette app: /v1/models, /v1/models/{id},
+/v1/chat/completions with SSE streaming, /v1/embeddings), the per-app state (API key check,
+sliding-window rate limit, simulated latency, response ids) and the calls into the quirk hook
+points; `serve()` and the `conformance serve` argument helpers. What does not: validation
+(validation.py), the model (responder.py, embeddings.py), wire shapes (render.py), quirks
+(quirks.py), the test helper that runs it in a thread (testing.py).
+
+There is deliberately no catch-all turning unexpected exceptions into 4xx: a 500 is a bug in
+validation, and the Hypothesis test in tests/test_reference_server.py looks for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import copy
+import hashlib
+import hmac
+import itertools
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from conformance.reference import render
+from conformance.reference.embeddings import embed, truncate
+from conformance.reference.errors import ApiError
+from conformance.reference.models import MODELS, ModelCard, find_model
+from conformance.reference.quirks import Context, QuirkSet, UnknownQuirkError, load_quirks
+from conformance.reference.responder import ChatRequest, respond
+from conformance.reference.tokens import count_tokens
+from conformance.reference.validation import check_chat, check_embeddings, parse_json, prompt_tokens
+
+__all__ = ["ServerConfig", "add_serve_arguments", "create_app", "serve", "serve_from_args"]
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+FINGERPRINT = "fp_ref0001"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8001
+    api_key: str | None = None  # None: no authentication
+    latency_ms: float = 0.0  # before each response, and between streamed events
+    jitter_ms: float = 0.0  # up to this much more, from a RNG seeded with `seed`
+    rpm: int | None = None  # requests per sliding 60 s window; None: unlimited
+    quirks: tuple[str, ...] = ()
+    seed: int = 0
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _base62(data: bytes, length: int) -> str:
+    number = int.from_bytes(data, "big")
+    chars = []
+    for _ in range(length):
+        number, r = divmod(number, 62)
+        chars.append(_BASE62[r])
+    return "".join(chars)
+
+
+class _Reference:
+    """Per-app state: configuration, active quirks, rate-limit window, latency RNG, id counter."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.quirks = QuirkSet(config.quirks)
+        self._rng = random.Random(config.seed)
+        self._serial = itertools.count(1)
+        self._nonce = os.urandom(8)
+        self._window: collections.deque[float] = collections.deque()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _delay(self) -> float:
+        jitter = self._rng.uniform(0, self.config.jitter_ms) if self.config.jitter_ms > 0 else 0.0
+        return max(self.config.latency_ms + jitter, 0.0) / 1000
+
+    def _id(self, prefix: str, length: int) -> str:
+        digest = hashlib.sha256(self._nonce + str(next(self._serial)).encode()).digest()
+        return prefix + _base62(digest, length)
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {"x-request-id": self._id("req_", 24), **(extra or {})}
+
+    def endpoint(self, handler: Handler) -> Handler:
+        """Latency, then API key, then rate limit, then the handler; ApiErrors become error replies."""
+
+        async def run(request: Request) -> Response:
+            delay = self._delay()
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                self._authorize(request)
+                self._admit()
+                return await handler(request)
+            except ApiError as err:
+                return self.error(err, getattr(request.state, "body", None))
+
+        return run
+
+    def _authorize(self, request: Request) -> None:
+        expected = self.config.api_key
+        if expected is None or not self.quirks.apply("auth_required", True):
+            return
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("api-key")
+        if not key:
+            raise ApiError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")):
+            shown = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else "*" * len(key)
+            raise ApiError(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
+
+    def _admit(self) -> None:
+        limit = self.config.rpm
+        if not limit:
+            return
+        now = time.monotonic()
+        while self._window and self._window[0] <= now - 60:
+            self._window.popleft()
+        if len(self._window) >= limit:
+            wait = max(self._window[0] + 60 - now, 0.001)
+            raise ApiError(
+                429,
+                f"Rate limit reached for requests per min (RPM): Limit {limit}, Used {len(self._window)}, "
+                f"Requested 1. Please try again in {wait:.3f}s.",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers={
+                    "retry-after": str(max(1, math.ceil(wait))),
+                    "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+                    "x-ratelimit-limit-requests": str(limit),
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": f"{wait:.3f}s",
+                },
+            )
+        self._window.append(now)
+
+    def error(self, err: ApiError, request_body: Any) -> Response:
+        context = Context(request=request_body if isinstance(request_body, dict) else None)
+        reply = self.quirks.apply("error_reply", err.reply(), context)
+        headers = self._headers(reply.headers)
+        if reply.raw is not None:
+            return Response(reply.raw, reply.status, headers=headers, media_type=reply.media_type)
+        return Response(render.dumps(reply.body, pretty=True), reply.status, headers=headers, media_type="application/json")
+
+    def json(self, body: Any) -> Response:
+        return Response(render.dumps(body, pretty=True), 200, headers=self._headers(), media_type="application/json")
+
+    async def body(self, request: Request) -> Any:
+        size, parts = 0, []
+        async for part in request.stream():
+            size += len(part)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes.")
+            parts.append(part)
+        value = parse_json(b"".join(parts), request.headers.get("content-type"))
+        request.state.body = value
+        return value
+
+    def model(self, model_id: str, kind: str) -> ModelCard:
+        card = self.quirks.apply("resolve_model", find_model(model_id), Context(kind=kind))
+        if card is None:
+            raise ApiError(
+                404, f"The model `{model_id[:200]}` does not exist or you do not have access to it.", code="model_not_found"
+            )
+        if card.kind != kind:
+            what = "a chat model" if kind == "chat" else "an embeddings model"
+            raise ApiError(400, f"The model `{card.id}` is not {what} and cannot be used on this endpoint.", param="model")
+        return card
+
+    # --- endpoints -------------------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        return self.json(self.quirks.apply("models_list", render.models_list(MODELS), Context()))
+
+    async def retrieve_model(self, request: Request) -> Response:
+        model_id = request.path_params["model_id"]
+        card = find_model(model_id)
+        if card is None:
+            raise ApiError(
+                404, f"The model `{model_id[:200]}` does not exist or you do not have access to it.", code="model_not_found"
+            )
+        return self.json(self.quirks.apply("model_retrieve", render.model_object(card), Context()))
+
+    async def chat(self, request: Request) -> Response:
+        body = await self.body(request)
+        check_chat(body)
+        card = self.model(body["model"], "chat")
+        seen = self.quirks.apply("chat_request", copy.deepcopy(body), Context(request=body))
+        context = Context(request=seen)
+        completions = self.quirks.apply("completions", respond(ChatRequest.from_body(seen)), context)
+        counted = render.usage(prompt_tokens(seen.get("messages") or []), sum(c.tokens for c in completions))
+        use = self.quirks.apply("chat_usage", counted, context)
+        context = Context(request=seen, usage=use)
+        envelope = render.Envelope(self._id("chatcmpl-", 29), int(time.time()), card.id, FINGERPRINT)
+        top = (seen.get("top_logprobs") or 0) if seen.get("logprobs") else None
+        if seen.get("stream") is True:
+            return self._stream(envelope, completions, use, top, context)
+        out = render.chat_body(envelope, completions, copy.deepcopy(use), top)
+        return self.json(self.quirks.apply("chat_response", out, context))
+
+    def _stream(self, envelope: render.Envelope, completions: Any, use: Any, top: int | None, context: Context) -> Response:
+        options = (context.request or {}).get("stream_options")
+        include = isinstance(options, Mapping) and options.get("include_usage") is True
+        chunks = render.chat_chunks(envelope, completions, copy.deepcopy(use), top, include)
+        chunks = self.quirks.apply("chat_chunks", chunks, context)
+        events = self.quirks.apply("sse_events", render.sse_events(chunks), context)
+        frames = self.quirks.apply("sse_bytes", render.frames(events), context)
+        # The first event goes out right away (the request latency was already waited for).
+        delays = self.quirks.apply("stream_delays", [0.0] + [self._delay() for _ in frames[1:]], context)
+        headers = self._headers({"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
+        headers = self.quirks.apply("stream_headers", headers, context)
+
+        async def events_out() -> Any:
+            for frame, delay in zip(frames, [*delays, *[0.0] * len(frames)]):
+                if delay:
+                    await asyncio.sleep(delay)
+                yield frame
+
+        return StreamingResponse(events_out(), 200, headers=headers)
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await self.body(request)
+        check_embeddings(body)
+        card = self.model(body["model"], "embeddings")
+        seen = self.quirks.apply("embeddings_request", copy.deepcopy(body), Context(request=body))
+        context = Context(request=seen)
+        value = seen["input"]
+        inputs = [value] if isinstance(value, str) or isinstance(value[0], int) else value
+        vectors = [embed(item) for item in inputs]
+        if seen.get("dimensions"):
+            vectors = [truncate(v, seen["dimensions"]) for v in vectors]
+        vectors = self.quirks.apply("embedding_vectors", vectors, context)
+        tokens = sum(count_tokens(item) if isinstance(item, str) else len(item) for item in inputs)
+        out = render.embeddings_body(vectors, card.id, seen.get("encoding_format") or "float", tokens)
+        return self.json(self.quirks.apply("embeddings_response", out, context))
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 (unknown path) and 405 (known path, wrong method), OpenAI-shaped."""
+        assert isinstance(exc, HTTPException)
+        where = f"{request.method} {request.url.path}"[:300]
+        message = {404: f"Invalid URL ({where})", 405: f"Invalid method for URL ({where})"}.get(exc.status_code, exc.detail)
+        return self.error(ApiError(exc.status_code, message, headers=exc.headers), None)
+
+
+def create_app(config: ServerConfig | None = None) -> Starlette:
+    """The reference server's ASGI app. Raises UnknownQuirkError for an unknown quirk name."""
+    state = _Reference(config or ServerConfig())
+    routes = [
+        Route("/v1/models", state.endpoint(state.list_models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", state.endpoint(state.retrieve_model), methods=["GET"]),
+        Route("/v1/chat/completions", state.endpoint(state.chat), methods=["POST"]),
+        Route("/v1/embeddings", state.endpoint(state.embeddings), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: state.http_error})
+    app.router.redirect_slashes = False  # a redirect is not an OpenAI answer; trailing slashes get 404
+    app.state.reference = state
+    return app
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the server in the foreground until interrupted (uvicorn, access log on stderr)."""
+    import uvicorn
+
+    app = create_app(config)
+    uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, lifespan="off")).run()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `conformance serve` options."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8001, help="port to bind (default 8001)")
+    parser.add_argument("--api-key", default=None, help="require this key (Authorization: Bearer, or api-key header)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="simulated latency before each response and event")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="up to this much extra latency (seeded, deterministic)")
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429 (sliding 60 s window)")
+    parser.add_argument(
+        "--quirk", action="append", default=[], dest="quirks", metavar="NAME", help="enable a deviation mode (repeatable)"
+    )
+    parser.add_argument("--list-quirks", action="store_true", help="list the deviation modes and exit")
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """Run `conformance serve` from parsed arguments; the exit status."""
+    if getattr(args, "list_quirks", False):
+        for q in load_quirks():
+            print(f"{q.name:<38} {q.kind:<9} {q.description}")
+        return 0
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms,
+        rpm=args.rpm,
+        quirks=tuple(args.quirks or ()),
+    )
+    try:
+        QuirkSet(config.quirks)
+    except UnknownQuirkError as exc:
+        print(f"conformance serve: {exc}", file=sys.stderr)
+        return 2
+    quirks = ", ".join(config.quirks) or "none"
+    print(f"reference server on http://{config.host}:{config.port}/v1 (quirks: {quirks})", file=sys.stderr)
+    serve(config)
+    return 0

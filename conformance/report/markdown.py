@@ -1,0 +1,225 @@
+"""The matrix view model -> summary.md, short enough for a GitHub job summary or a PR comment.
+
+What lives here: Markdown rendering, Markdown escaping of untrusted text, and the size cap.
+What does not: layout (matrix.py builds it; this module only prints it).
+
+Order is by urgency, so that a cut loses the least important part: header, regressions,
+claimed-but-broken, scores, the matrix, failures, known gaps, fixes. The output is capped at MAX_BYTES
+(UTF-8) and says so when cut. Provider text is escaped so that it cannot open tables, links,
+HTML or @-mentions in a PR comment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from conformance.report.claims import CLAIMED_BROKEN
+from conformance.report.matrix import BROKEN, Cell, Matrix, build_matrix
+from conformance.report.scores import Score
+from conformance.results import RunResults, Status
+
+MAX_BYTES = 60_000
+SYMBOLS = {
+    "pass": "✅",
+    "fail": "❌",
+    "error": "⚠️",
+    "unsupported": "🚫",
+    "skipped": "⏭️",
+    "flaky": "🎲",
+    "absent": "—",
+}
+EXPECTED = "📌"
+LEGEND = (
+    "✅ pass · ❌ fail · 🎲 flaky (repeats disagreed) · ⚠️ error (no verdict) · 🚫 unsupported (clean refusal) · ⏭️ skipped · "
+    "📌 known gap (`expect:`) · — not run · ▼ regression · ▲ fix · 💥 claimed but broken"
+)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # enough to stop emphasis, code, links and tables
+
+
+def md(text: object, limit: int = 200) -> str:
+    """Untrusted text as inert Markdown on one line: no tables, links, HTML, code or mentions."""
+    s = " ".join(str(text).split())
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    return s.replace("@", "&#64;")
+
+
+def render_markdown(run: RunResults, *, baseline: RunResults | None = None) -> str:
+    """summary.md for `run` (regressions against `baseline` on top), at most MAX_BYTES."""
+    return render_summary(build_matrix(run, baseline=baseline))
+
+
+def render_summary(m: Matrix, max_bytes: int = MAX_BYTES) -> str:
+    lines = _lines(m)
+    out: list[str] = []
+    size = 0
+    note_reserve = 200
+    for i, line in enumerate(lines):
+        n = len(line.encode("utf-8")) + 1
+        if size + n > max_bytes - note_reserve:
+            out.append("")
+            out.append(
+                f"_Summary cut at {max_bytes // 1000} KB ({len(lines) - i} more lines left out); "
+                "matrix.html has everything._"
+            )
+            break
+        out.append(line)
+        size += n
+    return "\n".join(out) + "\n"
+
+
+def _lines(m: Matrix) -> list[str]:
+    h = m.header
+    commit = f" @ {md(h['git_commit'])}" if h["git_commit"] else ""
+    cost = f" · ~${h['cost']:.4f} ({md(h['cost_note'])})" if h["cost"] is not None else ""
+    tokens = f"{h['tokens']:,}{' (est.)' if h['tokens_estimated'] else ''}"
+    lines = [
+        f"## OpenAI compatibility: {h['providers_evaluated']}/{h['providers']} providers evaluated, {h['checks']} checks",
+        "",
+        (
+            f"Run {md(h['started_at'])} · {md(h['duration'])} · suite {md(h['suite_version'] or '?')}{commit} · "
+            f"catalog v{md(h['catalog_version'] or '?')} · {tokens} tokens{cost}"
+        ),
+        "",
+    ]
+    if h["incomplete"]:
+        lines += [f"> ⚠️ **Incomplete run.** {md(h['incomplete_reason'] or 'the run did not finish', 400)}", ""]
+    if m.catalog_warning:
+        lines += [f"> ‼️ **{md(m.catalog_warning, 400)}**", ""]
+
+    regressions = [c for c in m.changes if c.kind == "regression"]
+    if m.baseline is not None:
+        title = f"### ▼ Regressions since {md(m.baseline['started_at'])} ({len(regressions)})"
+        if regressions:
+            lines += [
+                title,
+                "",
+                "| level | check | provider / model | was | now | message |",
+                "|---|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {c.level.value} | {md(c.check)} | {_who(c.provider, c.model)} | {_status(c.old)} | "
+                f"{_status(c.new)}{' (expected)' if c.expected else ''} | {md(c.message, 160)} |"
+                for c in regressions
+            ]
+            lines.append("")
+        else:
+            lines += [title, "", "No regressions.", ""]
+
+    broken = [c for c in m.claims if c.state == CLAIMED_BROKEN]
+    if broken:
+        lines += [
+            f"### 💥 Claimed but broken ({len(broken)})",
+            "",
+            "| provider / model | claim | failing checks |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {_who(c.provider, c.model)} | {md(c.key)} | "
+            f"{md(', '.join(f'{cid} {st}' for cid, st in c.checks if st != 'pass'), 300)} |"
+            for c in broken
+        ]
+        lines.append("")
+
+    lines += [
+        "### Scores",
+        "",
+        "| provider | must | should | may | failed | known gaps | claimed but broken | tokens | cost |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in m.providers:
+        if p.skipped:
+            lines.append(f"| {md(p.name)} | not evaluated: {md(p.skipped, 120)} | | | | | | | |")
+            continue
+        s = p.scores
+        cost = f"${p.cost:.4f}" if p.cost is not None else "—"
+        lines.append(
+            f"| {md(p.name)} | {_score(s['must'])} | {_score(s['should'])} | {_score(s['may'])} | "
+            f"{p.counts['fail'] + p.counts['error']} | {s['all'].expected} | {p.claimed_broken or ''} | "
+            f"{p.tokens.total:,} | {cost} |"
+        )
+    lines.append("")
+
+    names = [
+        md(c.provider)
+        + (f" ({md(c.label, 40)})" if len([x for x in m.columns if x.provider == c.provider]) > 1 else "")
+        for c in m.columns
+    ]
+    lines += [
+        "### Matrix",
+        "",
+        LEGEND,
+        "",
+        "| check | level | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for area in m.areas:
+        lines.append(
+            f"| **{md(area.name)}** | | "
+            + " | ".join(s.text + (f" ✗{s.must_bad}" if s.must_bad else "") for s in area.summary)
+            + " |"
+        )
+        for row in area.rows:
+            lines.append(f"| {md(row.check)} | {row.level} | " + " | ".join(_cell(c) for c in row.cells) + " |")
+    lines.append("")
+
+    failures = [
+        (row, cell, m.evidence[cell.evidence])
+        for row in m.rows
+        for cell in row.cells
+        if cell.evidence is not None and cell.state in ("fail", "flaky", "error") and not cell.expected
+    ]
+    if failures:
+        failures.sort(key=lambda x: ({"must": 0, "should": 1}.get(x[0].level, 2), x[0].order))
+        lines += [f"### Failures ({len(failures)})", ""]
+        lines += [
+            f"- **{_who(ev['provider'], ev['model'])}** {md(row.check)} ({row.level}, {cell.state}): {md(ev['message'], 240)}"
+            for row, cell, ev in failures
+        ]
+        lines.append("")
+    gaps = [
+        (row, m.evidence[cell.evidence])
+        for row in m.rows
+        for cell in row.cells
+        if cell.evidence is not None and cell.expected
+    ]
+    if gaps:
+        lines += [f"### 📌 Known gaps ({len(gaps)})", ""]
+        for row, ev in gaps:
+            exp = ev["expected"]
+            link = f" ({md(exp['link'], 200)})" if exp["link"] else ""
+            lines.append(
+                f"- **{_who(ev['provider'], ev['model'])}** {md(row.check)}: {exp['status']} — {md(exp['reason'] or 'no reason given', 200)}{link}"
+            )
+        lines.append("")
+    fixes = [c for c in m.changes if c.kind == "fix"]
+    if fixes:
+        lines += [f"### ▲ Fixes ({len(fixes)})", ""]
+        lines += [f"- {md(c.check)} · {_who(c.provider, c.model)}: {_status(c.old)} → {_status(c.new)}" for c in fixes]
+        lines.append("")
+    return lines
+
+
+def _cell(c: Cell) -> str:
+    mark = EXPECTED if c.expected else SYMBOLS.get(c.state, c.state)
+    if c.change == "regression":
+        mark += "▼"
+    elif c.change == "fix":
+        mark += "▲"
+    if c.claimed and c.state in BROKEN:
+        mark += "💥"
+    return mark
+
+
+def _who(provider: str, model: str | None) -> str:
+    return md(provider) + (f" / {md(model)}" if model else "")
+
+
+def _status(status: Status | None) -> str:
+    return f"{SYMBOLS.get(status.value, '')} {status.value}" if status else "absent"
+
+
+def _score(s: Score) -> str:
+    return f"{s.percent} ({s.passed}/{s.evaluated})" if s.evaluated else "—"

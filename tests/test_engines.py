@@ -1,0 +1,315 @@
+"""Real third-party engines through the whole suite: llama.cpp's server and the LiteLLM proxy.
+
+The tests start llama.cpp (the prebuilt `xllamacpp` wheel) on the tiny fixture models in
+../shared/models and a LiteLLM proxy in front of it, all on 127.0.0.1, offline, and run every
+check with `run_provider` against the presets in providers.local.yaml. Then, per engine:
+
+- the verdict table below must match exactly (any change - an engine upgrade, a fixed check, a
+  new check - shows up as a diff to review, like the quirk table in test_quirks.py);
+- every verdict that is not `pass` is explained: by an `expect:` entry (engine deviation or
+  fixture limitation, with a link) or as a suite bug listed in SUITE_BUGS;
+- no `expect:` entry is stale.
+
+Checks that are in the catalog but have no registered function yet are left out (they report an
+internal error until they land; test_catalog.py owns that). Skips: no models directory, or the
+engine's package is not installed (`pip install xllamacpp`, `pip install 'litellm[proxy]'`; the
+litellm CLI may also live in its own venv, named by $CONFORMANCE_LITELLM_BIN).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conformance.catalog import load_catalog
+from conformance.checks import REGISTRY
+from conformance.engines import (
+    EngineStartError,
+    free_port,
+    litellm_executable,
+    litellm_gateway_config,
+    litellm_proxy,
+    llamacpp_server,
+    running,
+)
+from conformance.providers import Provider, load_providers
+from conformance.results import CheckResult
+from conformance.runner import run_provider
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO.parent / "shared" / "models"
+CHAT_GGUF = MODELS / "tiny-llama.gguf"
+EMBED_GGUF = MODELS / "tiny-llama-embed.gguf"
+PRESETS = REPO / "providers.local.yaml"
+ENGINE_KEY = "sk-engine-test-3c1f9a7e52b4d6"
+MASTER_KEY = "sk-litellm-master-test-8d2e6b0c41f7"
+
+pytestmark = pytest.mark.engine
+
+PASS, FAIL, UNSUPPORTED, SKIPPED, ERROR = "pass", "fail", "unsupported", "skipped", "error"
+NODE_SDK = frozenset({PASS, SKIPPED})  # skipped where node or the SDK's node_modules are absent
+
+# ---------------------------------------------------------------- the verdict tables
+# Every registered check not listed is `pass`, except checks whose capability the preset does not
+# configure, which are `skipped` ("no embeddings model configured"). A frozenset lists the allowed
+# outcomes of a check that depends on this machine.
+FIXTURE_BEHAVIOUR = {
+    "chat.system_message": FAIL, "chat.multi_turn": FAIL, "chat.developer_role": FAIL,
+    "chat.content_parts": FAIL, "chat.unicode": FAIL, "chat.unicode_fuzz": FAIL, "stream.reassembly": FAIL,
+    "tools.parallel": FAIL, "tools.result_roundtrip": FAIL,
+}
+# llama.cpp behind every preset: no `number` bounds in its tool grammar, no temperature range check.
+LLAMACPP_UPSTREAM = {"tools.args_schema_fuzz": FAIL, "errors.param_fuzz": FAIL}
+# Verdicts we believe the suite gets wrong on a conformant response (see SUITE_BUGS below).
+SUITE_BUG_CHAT = {"chat.max_tokens": FAIL, "chat.max_completion_tokens": FAIL, "chat.stop": FAIL}
+
+VERDICTS: dict[str, dict[str, str | frozenset[str]]] = {
+    "llamacpp-tiny": {
+        **FIXTURE_BEHAVIOUR, **SUITE_BUG_CHAT, **LLAMACPP_UPSTREAM,
+        "models.retrieve": FAIL,
+        "stream.consistent_ids": frozenset({PASS, FAIL}),  # `created` per chunk: fails across a second boundary
+        "chat.spec_fields": FAIL,
+        "tools.named": FAIL,
+        "errors.unknown_model": FAIL,
+        "errors.bad_request_detail": FAIL,
+        "errors.shape": FAIL,
+        "errors.stream_request": FAIL,
+        "client.openai_node": NODE_SDK,
+    },
+    "llamacpp-tiny-embed": {
+        "models.retrieve": FAIL,
+        "embeddings.dimensions": FAIL,
+        "embeddings.semantic": FAIL,
+        "errors.auth": SKIPPED,  # suite gap: the wrong-key probe needs a chat model
+    },
+    "litellm-openai-tiny": {
+        **FIXTURE_BEHAVIOUR, **SUITE_BUG_CHAT, **LLAMACPP_UPSTREAM,
+        "chat.spec_fields": FAIL,
+        "tools.named": FAIL,
+        "usage.stream_chunk_shape": FAIL,
+        "embeddings.dimensions": UNSUPPORTED,
+        "embeddings.semantic": FAIL,
+        "errors.auth": FAIL,
+        "errors.unknown_model": FAIL,
+        "errors.bad_request_detail": FAIL,
+        "client.openai_node": NODE_SDK,
+    },
+    "litellm-anthropic-tiny": {
+        **FIXTURE_BEHAVIOUR, **SUITE_BUG_CHAT, **LLAMACPP_UPSTREAM,
+        "chat.spec_fields": FAIL,
+        "chat.n": UNSUPPORTED,
+        "chat.seed": UNSUPPORTED,
+        "chat.logprobs": UNSUPPORTED,
+        "stream.equivalence": UNSUPPORTED,
+        "tools.named": FAIL,
+        "tools.none": FAIL,
+        "structured.json_object": FAIL,
+        "usage.stream_chunk_shape": FAIL,
+        "errors.auth": FAIL,
+        "errors.unknown_model": FAIL,
+        "errors.bad_request_detail": FAIL,
+        "client.openai_node": NODE_SDK,
+    },
+}
+
+# Non-pass verdicts that are not the engine's fault: the check or its probe is wrong (reported
+# to the suite's owners with the wire evidence). When a check is fixed, its rows move: update
+# VERDICTS and remove the entry here.
+_MAX_TOKENS = "the fixture answer ends by itself (4 tokens + EOS = 5) within max_tokens=5: finish 'stop' is correct; the check should give no verdict"
+_STOP = "' hello your9}' contains a 9, which the check reads as counting past 6; the model never counted, so no verdict"
+SUITE_BUGS: dict[str, dict[str, str]] = {
+    "llamacpp-tiny": {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP},
+    "llamacpp-tiny-embed": {"errors.auth": "errors.auth needs: provider, but only probes a chat model; an embeddings-only provider is never checked"},
+    "litellm-openai-tiny": {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP},
+    "litellm-anthropic-tiny": {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP},
+}
+LLAMACPP_PRESETS = ("llamacpp-tiny", "llamacpp-tiny-embed")
+LITELLM_PRESETS = ("litellm-openai-tiny", "litellm-anthropic-tiny")
+
+
+# ---------------------------------------------------------------- engines, started once per module
+
+
+def _require_models() -> None:
+    missing = [p.name for p in (CHAT_GGUF, EMBED_GGUF) if not p.is_file()]
+    if missing:
+        pytest.skip(f"fixture models not found in {MODELS} ({', '.join(missing)}): the engine tests need ../shared/models")
+
+
+@pytest.fixture(scope="module")
+def timings() -> dict[str, float]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def llamacpp(timings: dict[str, float]) -> Iterator[dict[str, str]]:
+    """llama.cpp serving the chat model and, in a second instance, the embedding model."""
+    _require_models()
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install xllamacpp): llama.cpp engine tests skipped")
+    start = time.perf_counter()
+    with llamacpp_server(CHAT_GGUF, alias="tiny-llama", api_key=ENGINE_KEY) as chat_url, llamacpp_server(
+        EMBED_GGUF, alias="tiny-llama-embed", embedding=True, api_key=ENGINE_KEY
+    ) as embed_url:
+        timings["llamacpp_start_s"] = time.perf_counter() - start
+        yield {"CONFORMANCE_LLAMACPP_URL": chat_url, "CONFORMANCE_LLAMACPP_EMBED_URL": embed_url}
+
+
+@pytest.fixture(scope="module")
+def litellm(llamacpp: dict[str, str], timings: dict[str, float]) -> Iterator[dict[str, str]]:
+    """A LiteLLM proxy in front of both llama.cpp instances (openai/ and anthropic/ routes)."""
+    if litellm_executable() is None:
+        pytest.skip("the litellm CLI is not installed (pip install 'litellm[proxy]'): LiteLLM engine tests skipped")
+    config = litellm_gateway_config(
+        llamacpp["CONFORMANCE_LLAMACPP_URL"], llamacpp["CONFORMANCE_LLAMACPP_EMBED_URL"], ENGINE_KEY
+    )
+    start = time.perf_counter()
+    with litellm_proxy(config, master_key=MASTER_KEY) as url:
+        timings["litellm_start_s"] = time.perf_counter() - start
+        yield {**llamacpp, "CONFORMANCE_LITELLM_URL": url}
+
+
+def _preset(name: str, urls: Mapping[str, str]) -> Provider:
+    env = {**urls, "CONFORMANCE_ENGINE_API_KEY": ENGINE_KEY, "LITELLM_MASTER_KEY": MASTER_KEY}
+    return load_providers(PRESETS, env=env).get(name)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, list[CheckResult]]:
+    """Full-suite results per preset, run once (by the first test that needs them) and shared."""
+    return {}
+
+
+def _run(name: str, request: pytest.FixtureRequest, cache: dict[str, list[CheckResult]], timings: dict[str, float]) -> list[CheckResult]:
+    if name not in cache:
+        urls = request.getfixturevalue("llamacpp" if name in LLAMACPP_PRESETS else "litellm")
+        start = time.perf_counter()
+        cache[name] = run_provider(_preset(name, urls))
+        timings[f"{name}_suite_s"] = time.perf_counter() - start
+    return cache[name]
+
+
+def expected_table(provider: Provider) -> dict[str, str | frozenset[str]]:
+    """The full expected table for a preset: explicit rows, unconfigured capabilities skipped, rest pass."""
+    explicit = VERDICTS[provider.name]
+    table: dict[str, str | frozenset[str]] = {}
+    for spec in load_catalog().checks:
+        if spec.id not in REGISTRY:
+            continue
+        if spec.id in explicit:
+            table[spec.id] = explicit[spec.id]
+        elif spec.needs != "provider" and not provider.model_configs(spec.needs):
+            table[spec.id] = SKIPPED
+        else:
+            table[spec.id] = PASS
+    return table
+
+
+def _matches(status: str, want: str | frozenset[str]) -> bool:
+    return status in want if isinstance(want, frozenset) else status == want
+
+
+PRESET_NAMES = (*LLAMACPP_PRESETS, *LITELLM_PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_verdict_table(name: str, request: pytest.FixtureRequest, results, timings, record_property) -> None:
+    got = {r.check: r for r in _run(name, request, results, timings) if r.check in REGISTRY}
+    want = expected_table(_preset(name, {}))
+    diffs = [
+        f"  {check}: expected {sorted(w) if isinstance(w, frozenset) else w}, got {got[check].status.value}"
+        f" ({got[check].message[:160]})"
+        for check, w in want.items()
+        if check in got and not _matches(got[check].status.value, w)
+    ]
+    missing = sorted(set(want) - set(got))
+    record_property("timings", {k: round(v, 2) for k, v in timings.items()})
+    assert not diffs and not missing, f"{name}: verdicts changed (update VERDICTS after review):\n" + "\n".join(
+        diffs + [f"  {c}: no result" for c in missing]
+    )
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_every_non_pass_verdict_is_expected_or_a_known_suite_bug(name: str, request, results, timings) -> None:
+    unexplained = []
+    for r in _run(name, request, results, timings):
+        if r.check not in REGISTRY or r.status.value == PASS or isinstance(VERDICTS[name].get(r.check), frozenset):
+            continue
+        if r.status.value == SKIPPED and r.message.startswith("no ") and "model configured" in r.message:
+            continue  # a capability the preset does not configure
+        if (r.expected is not None and r.expected.status == r.status) or r.check in SUITE_BUGS[name]:
+            continue
+        unexplained.append(f"  {r.check}: {r.status.value} ({r.message[:160]})")
+    assert not unexplained, f"{name}: non-pass verdicts with no expect: entry and no SUITE_BUGS entry:\n" + "\n".join(unexplained)
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_expectations_are_cited_and_not_stale(name: str, request, results, timings) -> None:
+    provider = _preset(name, {})
+    got = {r.check: r.status.value for r in _run(name, request, results, timings)}
+    for check, exp in provider.expect.items():
+        assert exp.reason and exp.link, f"{name}: expect.{check} needs a reason and a link"
+        kind = exp.reason.split(":", 1)[0].split(" (")[0]
+        assert kind in ("engine", "fixture"), f"{name}: expect.{check} reason must start with 'engine:' or 'fixture:'"
+        allowed = VERDICTS[name].get(check)
+        if isinstance(allowed, frozenset):  # a timing-dependent verdict: the expectation names its bad outcome
+            assert exp.status.value in allowed and got.get(check) in allowed
+        else:
+            assert got.get(check) == exp.status.value, f"{name}: expect.{check} says {exp.status.value}, the run gave {got.get(check)}"
+    assert not set(provider.expect) & set(SUITE_BUGS[name]), "a suite bug is not an engine expectation"
+
+
+# ---------------------------------------------------------------- engines.py itself
+
+
+def test_a_server_that_never_answers_is_killed_after_the_bounded_wait() -> None:
+    port = free_port()  # nothing listens there
+    marker = f"conformance-sleeper-{port}"
+    argv = [sys.executable, "-c", f"import time; print({marker!r}, flush=True); time.sleep(120)"]
+    start = time.perf_counter()
+    with pytest.raises(EngineStartError) as info:
+        with running(argv, ready_url=f"http://127.0.0.1:{port}/health", what="sleeper test", timeout_s=1.5):
+            pass
+    assert time.perf_counter() - start < 15
+    assert "not ready" in str(info.value) and marker in str(info.value)  # the log's tail is shown
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # no survivor
+
+
+def test_a_server_that_exits_early_reports_its_exit_code_and_log() -> None:
+    argv = [sys.executable, "-c", "import sys; print('boom: no model here', flush=True); sys.exit(3)"]
+    with pytest.raises(EngineStartError, match=r"exited with code 3(.|\n)*boom: no model here"):
+        with running(argv, ready_url=f"http://127.0.0.1:{free_port()}/", what="early exit test", timeout_s=10):
+            pass
+
+
+def test_llamacpp_with_a_missing_model_fails_fast_with_its_log(tmp_path: Path) -> None:
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install xllamacpp)")
+    with pytest.raises(EngineStartError, match="exited with code"):
+        with llamacpp_server(tmp_path / "no-such-model.gguf", timeout_s=30):
+            pass
+
+
+def test_llamacpp_is_gone_after_the_block_and_failures_carry_its_log() -> None:
+    _require_models()
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install xllamacpp)")
+    with pytest.raises(AssertionError) as info:
+        with llamacpp_server(CHAT_GGUF, alias="tiny-llama") as url:
+            assert httpx.get(f"{url}/models", timeout=5).status_code == 200
+            raise AssertionError("a failing test body")
+    assert any("llama.cpp server log" in note for note in getattr(info.value, "__notes__", []))
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/models", timeout=5)
+
+
+def test_the_engines_child_entry_point_has_a_help_text() -> None:
+    out = subprocess.run([sys.executable, "-m", "conformance.engines", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "llamacpp" in out.stdout

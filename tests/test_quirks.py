@@ -1,0 +1,52 @@
+"""Every check is proven against the deviation it exists to catch.
+
+`conformance/reference/quirks.yaml` states, for each quirk, exactly which checks must leave `pass`
+and with which status. Here the whole suite runs against the reference server in each mode and the
+set of changed verdicts must equal that table: no more, no less. Benign quirks (legal variations:
+vendor fields, SSE comments, CRLF, no space after `data:`, one-character deltas...) must change
+nothing. And every check in the catalog is flipped by at least one quirk.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.catalog import load_catalog
+from conformance.reference.quirks import load_quirks
+from conformance.results import Status
+from conformance.runner import run_provider
+
+from conftest import reference
+
+QUIRKS = load_quirks()
+
+
+def verdicts(quirks: tuple[str, ...] = ()) -> dict[str, str]:
+    with reference(quirks) as provider:
+        return {r.check: r.status.value for r in run_provider(provider)}
+
+
+def test_clean_reference_server_passes_every_check() -> None:
+    results = verdicts()
+    assert set(results) == set(load_catalog().ids)
+    assert {k: v for k, v in results.items() if v != Status.PASS.value} == {}
+
+
+@pytest.mark.parametrize("quirk", QUIRKS, ids=[q.name for q in QUIRKS])
+def test_quirk_flips_exactly_its_checks(quirk) -> None:
+    changed = {k: v for k, v in verdicts((quirk.name,)).items() if v != Status.PASS.value}
+    expected = dict(quirk.breaks or {})
+    if quirk.kind == "benign":
+        assert expected == {}, "a benign quirk must not declare breaks"
+    assert changed == expected
+
+
+def test_every_check_is_caught_by_some_quirk() -> None:
+    caught = {check for q in QUIRKS for check in (q.breaks or {})}
+    uncaught = sorted(set(load_catalog().ids) - caught)
+    assert uncaught == []
+
+
+def test_every_deviation_quirk_breaks_something() -> None:
+    idle = [q.name for q in QUIRKS if q.kind != "benign" and not q.breaks]
+    assert idle == []
