@@ -40,10 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--history", metavar="DIR", help="append this run to a history directory (trend strips)")
     run.add_argument("--baseline", metavar="RESULTS", help="highlight changes against an earlier results.json")
 
-    serve = sub.add_parser("serve", help="run the built-in reference server")
-    from conformance.reference.server import add_serve_arguments
-
-    add_serve_arguments(serve)
+    # The reference server's own parser takes the serve arguments (imported only for `serve`:
+    # starlette/anyio must not be imported before `run` hands control to pytest).
+    sub.add_parser("serve", help="run the built-in reference server (serve --help for its options)", add_help=False)
 
     lc = sub.add_parser("list-checks", help="print the check catalog")
     lc.add_argument("--format", choices=("text", "markdown", "json"), default="text")
@@ -71,12 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--providers", metavar="FILE", help="providers file holding `policies:` (optional)")
     gate.add_argument("--fallback-out", metavar="FILE", help="write the ranked fallback chain as YAML")
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return cmd_serve(argv[1:])
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler = {
         "run": cmd_run,
-        "serve": cmd_serve,
         "list-checks": cmd_list_checks,
         "list-quirks": cmd_list_quirks,
         "report": cmd_report,
@@ -144,10 +145,12 @@ def _rerender(results: Path, out: Path, history: str | None, baseline: str | Non
     write_reports(run, out, history_dir=Path(history) if history else None, baseline=base)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from conformance.reference.server import serve_from_args
+def cmd_serve(argv: list[str]) -> int:
+    from conformance.reference.server import add_serve_arguments, serve_from_args
 
-    return serve_from_args(args)
+    parser = argparse.ArgumentParser(prog="conformance serve", description="the built-in reference server")
+    add_serve_arguments(parser)
+    return serve_from_args(parser.parse_args(argv))
 
 
 def cmd_list_checks(args: argparse.Namespace) -> int:

@@ -188,9 +188,11 @@ def llamacpp_server(
     """llama.cpp's server for one GGUF model on a free 127.0.0.1 port; yields "http://127.0.0.1:PORT/v1".
 
     Chat servers run with the model's jinja chat template (needed for tools); `embedding=True`
-    serves /v1/embeddings with mean pooling (llama.cpp then refuses chat on that instance, hence
-    one server per model). `alias` is the model id the server lists and accepts (default: the file
-    stem); `api_key` makes it demand `Authorization: Bearer <key>`.
+    serves /v1/embeddings with mean pooling. One server per model, as embeddings are usually
+    deployed (an embedding instance would answer chat too, but nobody points chat clients at it).
+    `alias` is the model id the server lists (default: the file stem; llama.cpp accepts any name);
+    `api_key` makes it demand `Authorization: Bearer <key>`. Defaults mirror llama-server's own
+    (`-np` auto: 4 slots, unified KV cache), plus greedy sampling so verdicts are repeatable.
     """
     port = free_port()
     argv = [
@@ -224,6 +226,11 @@ def _serve_llamacpp(args: argparse.Namespace) -> None:
     # per-slot caches, llama.cpp embeds a batch differently from its inputs one by one (cosine
     # 0.98 on the fixture model), which embeddings.batch reports; we test the default setup.
     params.kv_unified = True
+    # One compute thread without busy-polling: the fixture models need no more, and spinning
+    # threads starve everything else on a small, shared CI machine (requests took 5-30 s under load).
+    for cpu in (params.cpuparams, params.cpuparams_batch):
+        cpu.n_threads = args.threads
+        cpu.poll = 0
     # Greedy by default, fixed seed otherwise: the fixture models then answer the same every run,
     # so a verdict table can be asserted. Requests that send temperature/seed still override.
     params.sampling.temp = 0.0
@@ -326,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     llama.add_argument("--parallel", type=int, default=4)
     llama.add_argument("--ctx-per-slot", type=int, default=4096)
     llama.add_argument("--embedding", action="store_true")
+    llama.add_argument("--threads", type=int, default=1, help="compute threads (default 1: the fixture models are tiny)")
     args = parser.parse_args(argv)
     if args.engine == "llamacpp":
         _serve_llamacpp(args)

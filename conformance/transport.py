@@ -14,6 +14,7 @@ import collections
 import contextlib
 import functools
 import json
+import logging
 import random
 import shlex
 import threading
@@ -59,10 +60,21 @@ class Redactor:
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
     def text(self, value: str) -> str:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)
+        return value
+
+    def bytes(self, value: bytes) -> bytes:
+        for secret in self._secrets:
+            encoded = secret.encode("utf-8")
+            if encoded in value:
+                value = value.replace(encoded, REDACTED.encode("ascii"))
         return value
 
     def value(self, value: Any) -> Any:
@@ -153,6 +165,38 @@ class Exchange:
         }
 
 
+class _SecretLogFilter(logging.Filter):
+    """Redacts provider secrets from httpx/httpcore log records, which carry URLs with their query
+    string (INFO) and response headers (DEBUG): `conformance run --log-level=DEBUG` or a log file
+    must not leak a `sig` query value. Logging is process-wide, so this one filter is too: every
+    ProviderClient adds its secrets and none is removed (a secret once used stays masked)."""
+
+    LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy", "httpcore.socks")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._redactor = Redactor(())
+
+    def add(self, secrets: tuple[str, ...]) -> None:
+        with self._lock:
+            self._redactor = Redactor(self._redactor.secrets + secrets)
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)  # no-op when already there
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactor = self._redactor
+        if redactor.secrets:
+            message = record.getMessage()
+            clean = redactor.text(message)
+            if clean != message:
+                record.msg, record.args = clean, ()
+        return True
+
+
+_LOG_FILTER = _SecretLogFilter()
+
+
 class _NotJson:
     def __repr__(self) -> str:
         return "NOT_JSON"
@@ -209,6 +253,7 @@ class ProviderClient:
     def __init__(self, provider: Provider, transport: httpx.BaseTransport | None = None) -> None:
         self.provider = provider
         self.redactor = Redactor(provider.secrets())
+        _LOG_FILTER.add(self.redactor.secrets)
         timeout = httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s))
         limits = httpx.Limits(max_connections=max(1, provider.max_concurrency) + 2)
         self._client = httpx.Client(
@@ -303,7 +348,12 @@ class ProviderClient:
             ex.error = f"{type(exc).__name__}: {exc}"
         except zlib.error as exc:
             ex.error = f"DecodingError: {ex.headers.get('content-encoding')} body does not inflate: {exc}"
-        ex.body = bytes(received)
+        # A provider that echoes a secret back (in an error message, a model id...) has it replaced
+        # here, as the body is read: checks excerpt bodies into messages, and an excerpt that cuts
+        # a key in half would slip past any later redaction of whole values.
+        ex.body = self.redactor.bytes(bytes(received))
+        ex.headers = self.redactor.value(ex.headers)
+        ex.error = self.redactor.text(ex.error) if ex.error else ex.error
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
 
 
@@ -314,6 +364,9 @@ def _body_chunks(resp: httpx.Response) -> Iterator[bytes]:
     inflates a whole network read at once: 64 KiB of a gzip bomb is 64 MB in one piece, before
     any size bound can look at it. Other encodings fall back to httpx's decoders.
     """
+    if hasattr(resp, "_content"):  # already read (a mock transport built it from bytes or json)
+        yield resp.content
+        return
     encoding = resp.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         yield from resp.iter_raw()

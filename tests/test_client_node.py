@@ -153,7 +153,7 @@ def test_fails_when_a_completion_is_not_served_as_json() -> None:
     result = run_on(FakeProvider(json_as_text=True).handle)
     assert result.status is Status.FAIL
     assert result.message.startswith(
-        "openai-node on the chat_basic response (chat.completions.create): the returned completion is string"
+        "openai-node on the chat_basic response (chat.completions.create): completion is string"
     )
 
 
@@ -255,8 +255,8 @@ REFERENCE_BREAKS = {
     "stream_no_finish_reason": "raised on the stream_basic response (chat.completions.stream()): OpenAIError: missing finish_reason for choice 0",
     "stream_finish_every_chunk": "tools_stream response (chat.completions.stream()): 'tool_calls.function.arguments.done' for tool call 0 gave get_weather({)",
     "role_missing": "chat_basic response (chat.completions.create): message.role reaches the application as null",
-    "tools_args_object": "tools_auto response (chat.completions.create): message tool_calls[0].function.arguments reaches the application as object, not a string",
-    "tools_type_missing": "tools_auto response (chat.completions.create): message tool_calls[0].type is null",
+    "tools_args_object": "tools_auto response (chat.completions.create): completion tool_calls[0].function.arguments reaches the application as object, not a string",
+    "tools_type_missing": "tools_auto response (chat.completions.create): completion tool_calls[0].type is null",
     "tools_stream_no_index": "raised on the tools_stream response (chat.completions.stream()): OpenAIError: Chat completion stream contains an invalid tool call index: undefined",
     "embeddings_base64_float64": "emb_base64 response (embeddings.create): the SDK decoded 128 values from the base64 answer; the float vector has 64",
     "embeddings_nested": "emb_base64 response (embeddings.create): the SDK decoded 64 values from the base64 answer; the float vector has 1",

@@ -18,7 +18,6 @@ litellm CLI may also live in its own venv, named by $CONFORMANCE_LITELLM_BIN).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from conformance.engines import (
     litellm_proxy,
     llamacpp_server,
     running,
+    xllamacpp_available,
 )
 from conformance.providers import Provider, load_providers
 from conformance.results import CheckResult
@@ -53,7 +53,7 @@ MASTER_KEY = "sk-litellm-master-test-8d2e6b0c41f7"
 
 pytestmark = pytest.mark.engine
 
-PASS, FAIL, UNSUPPORTED, SKIPPED, ERROR = "pass", "fail", "unsupported", "skipped", "error"
+PASS, FAIL, UNSUPPORTED, SKIPPED = "pass", "fail", "unsupported", "skipped"
 NODE_SDK = frozenset({PASS, SKIPPED})  # skipped where node or the SDK's node_modules are absent
 
 # ---------------------------------------------------------------- the verdict tables
@@ -152,7 +152,7 @@ def timings() -> dict[str, float]:
 def llamacpp(timings: dict[str, float]) -> Iterator[dict[str, str]]:
     """llama.cpp serving the chat model and, in a second instance, the embedding model."""
     _require_models()
-    if importlib.util.find_spec("xllamacpp") is None:
+    if not xllamacpp_available():
         pytest.skip("xllamacpp is not installed (pip install xllamacpp): llama.cpp engine tests skipped")
     start = time.perf_counter()
     with llamacpp_server(CHAT_GGUF, alias="tiny-llama", api_key=ENGINE_KEY) as chat_url, llamacpp_server(
@@ -290,7 +290,7 @@ def test_a_server_that_exits_early_reports_its_exit_code_and_log() -> None:
 
 
 def test_llamacpp_with_a_missing_model_fails_fast_with_its_log(tmp_path: Path) -> None:
-    if importlib.util.find_spec("xllamacpp") is None:
+    if not xllamacpp_available():
         pytest.skip("xllamacpp is not installed (pip install xllamacpp)")
     with pytest.raises(EngineStartError, match="exited with code"):
         with llamacpp_server(tmp_path / "no-such-model.gguf", timeout_s=30):
@@ -299,7 +299,7 @@ def test_llamacpp_with_a_missing_model_fails_fast_with_its_log(tmp_path: Path) -
 
 def test_llamacpp_is_gone_after_the_block_and_failures_carry_its_log() -> None:
     _require_models()
-    if importlib.util.find_spec("xllamacpp") is None:
+    if not xllamacpp_available():
         pytest.skip("xllamacpp is not installed (pip install xllamacpp)")
     with pytest.raises(AssertionError) as info:
         with llamacpp_server(CHAT_GGUF, alias="tiny-llama") as url:

@@ -3,9 +3,9 @@
 `hostile_server.py` misbehaves in every way a provider, a proxy or a network can (non-JSON, cut
 JSON, invalid UTF-8, endless streams, 200 MB bodies, silence, connections that close mid-body, a
 proxy's HTML 502, a gzip bomb, lying Content-Length, garbage chunk framing). The whole suite runs
-against each mode, all modes at once (the server in a process of its own), in a fresh interpreter so that its memory measures the
-harness alone (tracemalloc peak; RSS loosely) and a hang is cut off by the subprocess timeout. The child writes a compact
-summary; the tests below read it.
+against each mode, several modes at once, in a fresh interpreter (the server in a process of its
+own), so that its peak RSS measures the harness alone and a hang is cut off by the subprocess
+timeout. The child writes a compact summary; the tests below read it.
 """
 
 from __future__ import annotations
@@ -21,16 +21,14 @@ import pytest
 
 from conformance.catalog import load_catalog
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from hostile_server import MODES
 
-from hostile_server import MODES  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 KEY = "sk-hostile-test-key-3e9a1c5b7d"
 TIMEOUT_S = 2.0  # each provider's timeout_s
 RUN_LIMIT_S = 90  # the whole child; a hang anywhere ends the test here
-MAX_TRACED_PEAK_MB = 200
-MAX_RSS_GROWTH_MB = 600
+MAX_RSS_GROWTH_MB = 200
 MAX_EXCHANGE_JSON_BYTES = 64 * 1024  # 8 KiB excerpt + request + curl, JSON-escaped
 MAX_EXCHANGES_PER_RESULT = 6
 # Modes where every request costs the timeout: more requests in flight keep the test short.
@@ -88,7 +86,6 @@ def _child(out: Path) -> None:
     """Run the suite against every mode at once; write the summary to `out`."""
     import resource
     import time
-    import tracemalloc
     from concurrent.futures import ThreadPoolExecutor
 
     from hostile_server import hostile_server_process
@@ -117,16 +114,14 @@ def _child(out: Path) -> None:
     with hostile_server_process() as base:
         run(base, "not_json")  # warm-up: imports, schema registry, Hypothesis strategies
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        tracemalloc.start()
         # In a real worker one provider's batch runs at a time; here a few lanes of modes run side
         # by side only to keep the test short. The two modes that read 16 MB per request share a
         # lane, so the memory bound measured is that of one such provider.
         with ThreadPoolExecutor(len(LANES)) as pool:
             futures = [pool.submit(lambda lane: {m: run(base, m) for m in lane}, lane) for lane in LANES]
             modes = {mode: summary for f in futures for mode, summary in f.result().items()}
-        traced_peak = tracemalloc.get_traced_memory()[1]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    summary = {"baseline_kb": baseline, "peak_kb": peak, "traced_peak_bytes": traced_peak, "modes": modes}
+    summary = {"baseline_kb": baseline, "peak_kb": peak, "modes": modes}
     out.write_text(json.dumps(summary), encoding="utf-8")
 
 
@@ -185,19 +180,16 @@ def test_every_mode_is_covered_by_the_verdict_table_and_a_lane() -> None:
 
 
 def test_memory_stays_bounded(hostile: dict[str, Any]) -> None:
-    # What the harness allocates (tracemalloc, exact and repeatable) is the bound we hold: about
-    # max_concurrency x 16 MB of body in flight per provider, a 256 KiB prefix kept of each
-    # truncated body. Peak RSS is looser (malloc arenas of many threads keep freed memory); it is
-    # bounded too, loosely, to catch a return of the 1.4 GB (200 MB body) or 500 MB (gzip bomb) reads.
-    traced_mb = hostile["traced_peak_bytes"] / 2**20
-    assert traced_mb < MAX_TRACED_PEAK_MB, f"the harness allocated {traced_mb:.0f} MB at its peak"
-    rss_growth_mb = (hostile["peak_kb"] - hostile["baseline_kb"]) / 1024
-    assert rss_growth_mb < MAX_RSS_GROWTH_MB, f"peak RSS grew by {rss_growth_mb:.0f} MB"
+    # About max_concurrency x 16 MB of body in flight per provider, a 256 KiB prefix kept of each
+    # truncated body; before the bound was enforced the 200 MB body mode alone took 1.4 GB and
+    # the gzip bomb 500 MB. (tracemalloc is not used: its own traces would double the RSS.)
+    growth_mb = (hostile["peak_kb"] - hostile["baseline_kb"]) / 1024
+    assert growth_mb < MAX_RSS_GROWTH_MB, f"peak RSS grew by {growth_mb:.0f} MB"
 
 
 def test_no_mode_hangs_the_run(hostile: dict[str, Any]) -> None:
     # A hang would have hit RUN_LIMIT_S already; this bounds each mode more tightly.
-    slow = {mode: rs[0]["seconds"] for mode, rs in hostile["modes"].items() if rs[0]["seconds"] > 40 * TIMEOUT_S}
+    slow = {mode: rs[0]["seconds"] for mode, rs in hostile["modes"].items() if rs[0]["seconds"] > 15 * TIMEOUT_S}
     assert slow == {}
 
 

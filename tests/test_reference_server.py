@@ -134,7 +134,7 @@ def sse_data(raw: bytes) -> list[str]:
             continue
         field, _, value = line.partition(":")
         if field == "data":
-            data = [*(data or []), value[1:] if value.startswith(" ") else value]
+            data = [*(data or []), value.removeprefix(" ")]
     return events
 
 
@@ -821,7 +821,7 @@ def _not_json_event(s: Seen) -> bool:
 
 
 Predicate = Callable[[Seen], bool]
-ALL_CHOICES: Callable[[Seen], list[dict[str, Any]]] = lambda s: [ch for c in s.chunks for ch in c.get("choices") or []]  # noqa: E731
+ALL_CHOICES: Callable[[Seen], list[dict[str, Any]]] = lambda s: [ch for c in s.chunks for ch in c.get("choices") or []]
 
 OBSERVED: dict[str, tuple[str, Predicate]] = {
     "models_no_object": ("models", lambda s: "object" not in s.json),

@@ -118,3 +118,37 @@ def test_every_check_has_evidence_with_a_curl(run_dir: Path) -> None:
             exchanges = r["evidence"]["exchanges"]
             assert exchanges, r["check"]
             assert exchanges[0]["curl"].startswith("curl ")
+
+
+def test_conformance_serve_serves_the_official_client(tmp_path: Path) -> None:
+    """`conformance serve --port N` as a user starts it, driven by the official openai client."""
+    import socket
+    import time
+
+    import openai
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "serve", "--port", str(port), "--api-key", "sk-serve-test"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-serve-test", max_retries=0, timeout=5)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                models = client.models.list()
+                break
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline, "conformance serve did not start"
+                time.sleep(0.2)
+        assert {m.id for m in models.data} >= {"ref-chat", "ref-embed"}
+        reply = client.chat.completions.create(model="ref-chat", messages=[{"role": "user", "content": "Say hello."}])
+        assert reply.choices[0].message.content
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0).models.list()
+    finally:
+        proc.terminate()
+        proc.wait(10)

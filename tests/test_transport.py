@@ -63,6 +63,7 @@ def test_curl_reproduces_the_request_with_the_key_as_a_variable() -> None:
 
 def test_body_reads_are_bounded(monkeypatch) -> None:
     monkeypatch.setattr(transport, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(transport, "TRUNCATED_KEEP_BYTES", 500)
     ex = client(lambda r: httpx.Response(200, content=b"x" * 50_000)).send(Request("GET", "/models"))
     assert ex.truncated and len(ex.body) < 50_000
     assert "larger than" in ex.error

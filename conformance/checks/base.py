@@ -277,7 +277,8 @@ def _tokens(exchanges: list[Exchange]) -> Tokens:
             usage = chunks[-1].get("usage") if chunks else None
         if isinstance(usage, dict) and all(isinstance(usage.get(k, 0), int) for k in ("prompt_tokens", "completion_tokens")):
             p, c = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            total = total + Tokens(p, c, int(usage.get("total_tokens") or p + c))
+            reported = usage.get("total_tokens")  # may be any JSON value: only an integer is taken
+            total = total + Tokens(p, c, reported if type(reported) is int and reported else p + c)
         elif ex.status is not None and 200 <= ex.status < 300:
             # No usage reported: estimate ~4 bytes per token for what went in and came out.
             p = len(str(ex.request_body)) // 4

@@ -234,7 +234,7 @@ def _fn(call: Any) -> dict[str, Any]:
 
 def _first_choice(completion: Any, what: str) -> tuple[dict[str, Any] | None, list[str]]:
     if not isinstance(completion, dict):
-        return None, [f"{what} is {_js_type(completion)} {excerpt(completion)!r}, not a completion object"]
+        return None, [f"{what} is {_js_type(completion)} {excerpt(completion)!r}, not an object"]
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return None, [f"{what} has no choices (choices={excerpt(choices)})"]
@@ -296,17 +296,25 @@ def _call_problems(sdk_calls: Any, wire: list[tuple[Any, Any, Any]], what: str) 
     return problems
 
 
-def _create(step: Step, observed: dict[str, Any]) -> list[str]:
-    choice, problems = _first_choice(observed.get("completion"), "the returned completion")
+def _completion_problems(completion: Any, what: str, wire_text: str, wire_calls: list[tuple[Any, Any, Any]]) -> list[str]:
+    """A completion the SDK handed over vs the wire: typed fields, text, tool calls."""
+    choice, problems = _first_choice(completion, what)
     if choice is None:
-        ct = step.exchange.content_type or "none"
-        return [f"{problems[0]} (response content-type: {ct})"]
-    problems = _typed_fields(observed["completion"], choice)
+        return problems
+    problems = _typed_fields(completion, choice)
+    content = choice["message"].get("content")
+    if text_of(content) != wire_text:
+        problems.append(f"{what} content {excerpt(content)!r} != wire text {excerpt(wire_text)!r}")
+    return problems + _call_problems(choice["message"].get("tool_calls"), wire_calls, what)
+
+
+def _create(step: Step, observed: dict[str, Any]) -> list[str]:
     wire_text = text_of(_wire_message(step.exchange).get("content"))
-    if text_of(choice["message"].get("content")) != wire_text:
-        problems.append(f"message.content {excerpt(choice['message'].get('content'))!r} != wire {excerpt(wire_text)!r}")
-    wire = [(c.get("id"), _fn(c).get("name"), _fn(c).get("arguments")) for c in _wire_calls(step.exchange)]
-    return problems + _call_problems(choice["message"].get("tool_calls"), wire, "message")
+    wire_calls = [(c.get("id"), _fn(c).get("name"), _fn(c).get("arguments")) for c in _wire_calls(step.exchange)]
+    problems = _completion_problems(observed.get("completion"), "completion", wire_text, wire_calls)
+    if problems and not isinstance(observed.get("completion"), dict):
+        problems[0] += f" (response content-type: {step.exchange.content_type or 'none'})"
+    return problems
 
 
 def _streamed_wire_calls(step: Step) -> list[tuple[Any, Any, Any]]:
@@ -334,18 +342,10 @@ def _create_stream(step: Step, observed: dict[str, Any]) -> list[str]:
 
 
 def _stream_helper(step: Step, observed: dict[str, Any]) -> list[str]:
-    choice, problems = _first_choice(observed.get("final"), "finalChatCompletion()")
-    if choice is None:
-        return problems
-    problems = _typed_fields(observed["final"], choice)
-    wire_text = step.exchange.stream.text(0)
-    content = choice["message"].get("content")
-    if (content or "") != wire_text:
-        problems.append(f"finalChatCompletion() content {excerpt(content)!r} != wire text {excerpt(wire_text)!r}")
+    wire_text, wire = step.exchange.stream.text(0), _streamed_wire_calls(step)
+    problems = _completion_problems(observed.get("final"), "finalChatCompletion()", wire_text, wire)
     if (observed.get("content_deltas") or "") != wire_text:
         problems.append(f"the 'content' events join to {excerpt(observed.get('content_deltas'))!r}; the wire text is {excerpt(wire_text)!r}")
-    wire = _streamed_wire_calls(step)
-    problems += _call_problems(choice["message"].get("tool_calls"), wire, "finalChatCompletion()")
     done = {e.get("index"): e for e in observed.get("tool_calls_done") or [] if isinstance(e, dict)}
     for i, (_, name, args) in enumerate(wire):
         event = done.get(i)

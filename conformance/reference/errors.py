@@ -22,7 +22,7 @@ class ApiError(Exception):
         status: int,
         message: str,
         *,
-        type: str = "invalid_request_error",  # noqa: A002 - the OpenAI field name
+        type: str = "invalid_request_error",  # shadows the builtin on purpose: OpenAI's field name
         param: str | None = None,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,

@@ -198,7 +198,8 @@ class _Generator:
         return True
 
     def _object(self, schema: Mapping[str, Any], name: str | None, depth: int) -> Any:
-        props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
+        declared = schema.get("properties")
+        props: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}
         required = [r for r in schema.get("required") or [] if isinstance(r, str)]
         extra = schema.get("additionalProperties", True)
         out: dict[str, Any] = {}
@@ -232,7 +233,8 @@ class _Generator:
         low, high = bound("minItems") or 0, bound("maxItems")
         prefix = schema.get("prefixItems")
         if not isinstance(prefix, list):
-            prefix = schema.get("items") if isinstance(schema.get("items"), list) else []
+            legacy = schema.get("items")  # draft 4-7 tuple form
+            prefix = legacy if isinstance(legacy, list) else []
         items = schema.get("items") if isinstance(schema.get("items"), Mapping | bool) else {}
         count = max(low, 1)
         if high is not None:
@@ -303,6 +305,8 @@ class _Generator:
                 excl_low, low = low, None
             if schema.get("exclusiveMaximum") is True and high is not None:
                 excl_high, high = high, None
+            lows: list[float | int]
+            highs: list[float | int]
             if integer:
                 lows = [math.ceil(low)] if low is not None else []
                 lows += [math.floor(excl_low) + 1] if excl_low is not None else []
@@ -328,7 +332,7 @@ class _Generator:
                 candidates = [k * step, round(k * step, 10), (k + 1) * step, round((k + 1) * step, 10), 0]
                 candidates += [(k - 1) * step, x]
             if integer:
-                candidates = [int(c) for c in candidates if float(c).is_integer()] + [int(x)]
+                candidates = [*(int(c) for c in candidates if float(c).is_integer()), int(x)]
             return next((c for c in candidates if is_valid(c, schema)), candidates[0])
         except (ArithmeticError, ValueError):
             return 0 if integer else 0.0

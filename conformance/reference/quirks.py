@@ -181,10 +181,7 @@ def _content_chunks(chunks: list[dict[str, Any]], index: int = 0) -> list[dict[s
 
 
 def _tool_deltas(chunks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for delta in _deltas(chunks):
-        for call in delta.get("tool_calls") or []:
-            if isinstance(call, dict):
-                yield call
+    return (call for _, _, call in _calls_by_choice(chunks))
 
 
 def _argument_chunks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -972,7 +969,7 @@ def _slow_first_token(delays: list[float], ctx: Context) -> list[float]:
 
 
 def _is_tokens(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, int) or isinstance(v, list) for v in value)
+    return isinstance(value, list) and bool(value) and all(isinstance(v, int | list) for v in value)
 
 
 @hook("embeddings_request", "embeddings_base64_ignored")
@@ -997,7 +994,7 @@ def _embeddings_reject_dimensions(body: dict[str, Any], ctx: Context) -> dict[st
 @hook("embeddings_request", "embeddings_reject_tokens")
 def _embeddings_reject_tokens(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
     value = body.get("input")
-    if _is_tokens(value):
+    if isinstance(value, list) and _is_tokens(value):
         detail = [
             {"type": "string_type", "loc": ["body", "input", "list[constrained-str]", k], "msg": "Input should be a valid string", "input": item}
             for k, item in enumerate(value[:8])
@@ -1027,7 +1024,7 @@ def _embeddings_random(vectors: list[list[float]], ctx: Context) -> list[list[fl
     inputs = [value] if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], int)) else value
     out = []
     for vec, item in zip(vectors, inputs or []):
-        rng = random.Random(json.dumps(item))  # noqa: S311 - a hash of the whole text, not semantics
+        rng = random.Random(json.dumps(item))  # seeded by the whole input: deterministic, no semantics
         moved = [rng.gauss(0, 1) for _ in vec]
         norm = sum(x * x for x in moved) ** 0.5 or 1.0
         out.append([x / norm for x in moved])

@@ -30,12 +30,12 @@ __all__ = [
 
 FALLBACK = "Hello! How can I help you today?"
 
-_WORD_RULE = re.compile(r"reply with only the word\s*[:\-]?\s*[\"'“‘*`]*([^\s\"'”’*`.,!?;:]+)", re.I)
-_NAME_QUESTION = re.compile(r"what is my name", re.I)
-_NAME_GIVEN = re.compile(r"my name is\s+([^\W\d_][\w'’\-]*)", re.I)
-_COUNT = re.compile(r"count from\s+(-?\d{1,12})\s+to\s+(-?\d{1,12})\b", re.I)
-_ECHO = re.compile(r"<<<(.*?)>>>", re.S)
-_KEY_VALUE = re.compile(r"key\s+[\"'“]([^\"'”]+)[\"'”]\s+whose value is\s+[\"'“]([^\"'”]*)[\"'”]", re.I)
+_WORD_RULE = re.compile(r"reply with only the word\s*[:\-]?\s*[\"'“‘*`]*([^\s\"'”’*`.,!?;:]+)", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"what is my name", re.IGNORECASE)
+_NAME_GIVEN = re.compile(r"my name is\s+([^\W\d_][\w'’\-]*)", re.IGNORECASE)
+_COUNT = re.compile(r"count from\s+(-?\d{1,12})\s+to\s+(-?\d{1,12})\b", re.IGNORECASE)
+_ECHO = re.compile(r"<<<(.*?)>>>", re.DOTALL)
+_KEY_VALUE = re.compile(r"key\s+[\"'“]([^\"'”]+)[\"'”]\s+whose value is\s+[\"'“]([^\"'”]*)[\"'”]", re.IGNORECASE)
 # The words are captured in a lookahead so "in Paris and in Tokyo" does not swallow "in Tokyo".
 _CITY_AFTER = re.compile(r"(?:\b(?i:in|and)\b|,)\s+(?=([^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*)*))")
 _NOT_CITIES = frozenset(
@@ -44,7 +44,7 @@ _NOT_CITIES = frozenset(
     "Japanese Chinese JSON".split()
 )
 _FUNCTION_WORDS = frozenset("and or the a an of to in with for is are its their my your".split())
-_EXAMPLE = re.compile(r"\b(?:e\.g\.|for example|such as)[,:]?\s*[\"'“]?([^\"'”,;)\n]+?)[\"'”]?\s*(?:[,;)\n]|$)", re.I)
+_EXAMPLE = re.compile(r"\b(?:e\.g\.|for example|such as)[,:]?\s*[\"'“]?([^\"'”,;)\n]+?)[\"'”]?\s*(?:[,;)\n]|$)", re.IGNORECASE)
 _COUNT_LIMIT = 1000
 
 
@@ -98,7 +98,8 @@ class ChatRequest:
             choice = "named"
         elif choice not in ("none", "auto", "required"):
             choice = "auto" if tools else "none"
-        rf = body.get("response_format") if isinstance(body.get("response_format"), Mapping) else {}
+        declared = body.get("response_format")
+        rf: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}
         stop = body.get("stop")
         stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
         cap = body.get("max_completion_tokens")
@@ -325,7 +326,7 @@ def _prompt_hint(request: ChatRequest, city: str | None = None) -> Hint:
         enum = schema.get("enum")
         if isinstance(enum, list):
             for value in enum:
-                if isinstance(value, str) and value and re.search(rf"\b{re.escape(value)}\b", text, re.I):
+                if isinstance(value, str) and value and re.search(rf"\b{re.escape(value)}\b", text, re.IGNORECASE):
                     return value
             return MISSING
         found = _value_near_name(name, schema, text)
@@ -357,7 +358,7 @@ def _value_near_name(name: str, schema: Mapping[str, Any], text: str) -> Any:
     if types & {"integer", "number"}:
         found = re.search(label + r"\D{0,20}?(-?\d{1,15}(?:\.\d{1,15})?)", text)
         if found is None and "temp" in name.lower():
-            found = re.search(r"(-?\d{1,15}(?:\.\d{1,15})?)\s*(?:degrees|°|deg\b)", text, re.I)
+            found = re.search(r"(-?\d{1,15}(?:\.\d{1,15})?)\s*(?:degrees|°|deg\b)", text, re.IGNORECASE)
         if found:
             number = found.group(1)
             return float(number) if "." in number or "integer" not in types else int(number)

@@ -193,7 +193,7 @@ def _short(value: int) -> str:
     return str(value) if abs(value) < 10**30 else f"{'-' if value < 0 else ''}1e{len(str(abs(value))) - 1}"
 
 
-def _shown(value: float | int) -> str:
+def _shown(value: float) -> str:
     return _short(value) if isinstance(value, int) else repr(value)
 
 
@@ -605,13 +605,12 @@ def _response_format(obj: Mapping[str, Any], messages: list[Any]) -> None:
     kinds = ("text", "json_object", "json_schema")
     if kind not in kinds:
         raise invalid_value("response_format.type", kind, kinds)
-    if kind == "json_object":
-        if not any("json" in content_text(m.get("content")).lower() for m in messages):
-            raise ApiError(
-                400,
-                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
-                param="messages",
-            )
+    if kind == "json_object" and not any("json" in content_text(m.get("content")).lower() for m in messages):
+        raise ApiError(
+            400,
+            "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+            param="messages",
+        )
     if kind != "json_schema":
         return
     if "json_schema" not in rf:
@@ -661,8 +660,9 @@ def _strict_problem(schema: Mapping[str, Any]) -> str | None:
         if node.get("type") == "object" or "properties" in node:
             if node.get("additionalProperties") is not False:
                 return f"In context={context}, 'additionalProperties' is required to be supplied and to be false."
-            props = node.get("properties") if isinstance(node.get("properties"), Mapping) else {}
-            required = node.get("required") if isinstance(node.get("required"), list) else []
+            declared, listed = node.get("properties"), node.get("required")
+            props: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}
+            required: list[Any] = listed if isinstance(listed, list) else []
             absent = [k for k in props if k not in required]
             if absent:
                 return (
