@@ -66,6 +66,7 @@ class RunState:
     options: dict[str, Any] = field(default_factory=dict)
     batching: bool = True
     process_cases: dict[str, list[Case]] = field(default_factory=dict)
+    progress: Progress | None = None
     batch_results: dict[str, dict[str, CheckResult]] = field(default_factory=dict)
 
     def provider(self, name: str) -> Provider:
@@ -92,6 +93,57 @@ class RunState:
 
 
 STATE = pytest.StashKey[RunState]()
+
+
+@dataclass
+class Progress:
+    """A live, compact progress line per provider on a terminal (controller only).
+
+    On a TTY the per-test letters of -q are silenced (pytest_report_teststatus) and one line is
+    redrawn in place: `reference 40/68 ✗2 · groq 12/68 · 11 providers skipped`. In CI logs (no
+    TTY) pytest's own output is left exactly as it is.
+    """
+
+    totals: dict[str, int] = field(default_factory=dict)
+    done: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def count(self, nodeids: list[str]) -> None:
+        for nodeid in nodeids:
+            provider = provider_of(nodeid)
+            if provider:
+                self.totals[provider] = self.totals.get(provider, 0) + 1
+
+    def update(self, report: pytest.TestReport) -> None:
+        provider = provider_of(report.nodeid)
+        if not provider:
+            return
+        self.done[provider] = self.done.get(provider, 0) + 1
+        if report.failed:
+            self.failed[provider] = self.failed.get(provider, 0) + 1
+        elif report.skipped and not hasattr(report, "wasxfail"):
+            self.skipped[provider] = self.skipped.get(provider, 0) + 1
+
+    def line(self, width: int) -> str:
+        parts, idle = [], 0
+        for provider, total in self.totals.items():
+            done = self.done.get(provider, 0)
+            if done and self.skipped.get(provider, 0) == done == total:
+                idle += 1
+                continue
+            fails = self.failed.get(provider, 0)
+            parts.append(f"{provider} {done}/{total}" + (f" ✗{fails}" if fails else ""))
+        if idle:
+            parts.append(f"{idle} providers skipped")
+        text = " · ".join(parts)
+        return text if len(text) < width else text[: width - 2] + "…"
+
+
+def provider_of(nodeid: str) -> str | None:
+    if "test_check[" not in nodeid:
+        return None
+    return nodeid.split("test_check[", 1)[1].split(":", 1)[0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -173,7 +225,36 @@ def pytest_configure(config: pytest.Config) -> None:
         state.endpoints = _start_builtins(state)
         part = "results-main.jsonl"
     state.writer = JsonLinesWriter(out / "parts" / part)
+    if worker is None and _live_terminal(config):
+        state.progress = Progress()
+        config.pluginmanager.register(_ProgressReporter(state.progress, config), "conformance-progress")
     config.stash[STATE] = state
+
+
+class _ProgressReporter:
+    """Redraws the progress line after each finished case (a registered plugin: it needs config)."""
+
+    def __init__(self, progress: Progress, config: pytest.Config) -> None:
+        self.progress, self.config = progress, config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" or (report.when == "setup" and not (report.failed or report.skipped)):
+            return
+        if report.when == "call" or report.failed or report.skipped:
+            self.progress.update(report)
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            width = tr._tw.fullwidth
+            tr._tw.write("\r" + self.progress.line(width - 1).ljust(width - 1))
+
+    def pytest_sessionfinish(self) -> None:
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr._tw.line()
+
+
+def _live_terminal(config: pytest.Config) -> bool:
+    return sys.stdout.isatty() and config.getoption("verbose") <= 0 and not os.environ.get("CI")
 
 
 def _sigterm_interrupts() -> None:
@@ -247,11 +328,32 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(STATE, None)
     if state is None:
         return
+    if state.progress is not None:
+        state.progress.count([item.nodeid for item in items])
     for item in items:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("conformance_case") if callspec else None
         if isinstance(case, Case):
             state.process_cases.setdefault(case.provider, []).append(case)
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist hook (controller): every worker collects everything; count one worker's list."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None and state.progress is not None and not state.progress.totals:
+        state.progress.count(list(ids))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.progress is None or provider_of(report.nodeid) is None:
+        return None
+    if hasattr(report, "wasxfail"):
+        return ("xfailed", "", "") if report.skipped else ("xpassed", "", "")
+    if report.when == "call" or report.failed or report.skipped:
+        return (report.outcome, "", "")
+    return None
 
 
 @pytest.fixture(scope="session")

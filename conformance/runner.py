@@ -142,9 +142,18 @@ def run_batch(
                 sink(result)
 
     workers = max(1, min(16, 2 * session.provider.max_concurrency, len(batch)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"conf-{session.provider.name}") as pool:
-        for f in [pool.submit(one, case) for case in batch]:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"conf-{session.provider.name}")
+    futures = [pool.submit(one, case) for case in batch]
+    try:
+        for f in futures:
             f.result()
+    except BaseException:
+        # An interrupt (Ctrl-C, or SIGTERM, which the plugin turns into KeyboardInterrupt) ends the
+        # batch now: queued cases are cancelled and running ones are not waited for, so the run can
+        # write results.json from what was recorded before a CI runner's grace period runs out.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return out
 
 

@@ -217,9 +217,10 @@ class Limiter:
     processes (a lock file or a coordinator) would add IPC to every request for no gain.
     """
 
-    def __init__(self, max_concurrency: int, rpm: int | None) -> None:
+    def __init__(self, max_concurrency: int, rpm: int | None, window_s: float = 60.0) -> None:
         self._sem = threading.BoundedSemaphore(max(1, max_concurrency))
         self._rpm = rpm
+        self._window = window_s
         self._starts: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
         self.waited_s = 0.0
@@ -238,12 +239,12 @@ class Limiter:
         while True:
             with self._lock:
                 now = time.monotonic()
-                while self._starts and now - self._starts[0] >= 60.0:
+                while self._starts and now - self._starts[0] >= self._window:
                     self._starts.popleft()
                 if len(self._starts) < self._rpm:
                     self._starts.append(now)
                     return
-                wait = 60.0 - (now - self._starts[0]) + 0.01
+                wait = self._window - (now - self._starts[0]) + 0.01
             time.sleep(min(wait, 1.0))
 
 

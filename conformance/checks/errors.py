@@ -103,10 +103,12 @@ def errors_stream_request(ctx: Context) -> str | None:
 
 @check("errors.status_matches_body")
 def errors_status_matches_body(ctx: Context) -> str | None:
+    answered = 0
     for name in probes.ERROR_PROBES:
         if name == "err_auth" and not ctx.provider.api_key:
             continue
         ex = ctx.probe(name, ctx.model_for("chat"))
+        answered += ex.status is not None
         if ex.status is None or not 200 <= ex.status < 300:
             continue
         body = ex.json_body
@@ -114,4 +116,6 @@ def errors_status_matches_body(ctx: Context) -> str | None:
             raise Fail(f"{name}: HTTP {ex.status} with an error body {excerpt(body)}")
         if ex.stream_requested and ex.stream.error_event is not None:
             raise Fail(f"{name}: HTTP {ex.status} stream whose content is an error event {excerpt(ex.stream.error_event)}")
+    if not answered:
+        raise NoVerdict("no response to any invalid request: nothing to judge")
     return None
