@@ -303,6 +303,7 @@ def _start_builtins(state: RunState) -> dict[str, dict[str, str]]:
     return endpoints
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist hook (controller): hand the started servers to each worker."""
     state = node.config.stash.get(STATE, None)
@@ -337,6 +338,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             state.process_cases.setdefault(case.provider, []).append(case)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """xdist hook (controller): every worker collects everything; count one worker's list."""
     state = node.config.stash.get(STATE, None)
@@ -427,8 +429,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def finalize(state: RunState, config: pytest.Config | None, incomplete_reason: str | None = None) -> RunResults:
     """Merge worker parts into results.json (atomically) and render the reports."""
-    parts = sorted((state.out_dir / "parts").glob("results-*.jsonl"))
-    results = tuple(read_json_lines(parts))
+    # Oldest part first, and the last record of a case wins: when xdist replaces a crashed worker,
+    # the replacement runs that provider's batch again, and its records supersede the dead one's.
+    parts = sorted((state.out_dir / "parts").glob("results-*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))
+    latest = {(r.provider, r.model, r.check): r for r in read_json_lines(parts)}
+    results = tuple(latest.values())
     run = RunResults(
         run=run_metadata(state, config, incomplete_reason),
         providers=tuple(_provider_entry(state, p) for p in state.selected()),
