@@ -27,50 +27,17 @@ from conformance.reference.testing import running_server
 from conformance.schemas import validate
 
 KEY = "sk-ref-test-key"
-COUNT_PROMPT = "Count from 1 to 10, separated by spaces. Reply with the numbers only."
-COUNT_TEXT = "1 2 3 4 5 6 7 8 9 10"
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "description": "The city name, e.g. Paris"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
-TIME_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "description": "Get the current local time in an IANA time zone.",
-        "parameters": {
-            "type": "object",
-            "properties": {"timezone": {"type": "string", "description": "IANA time zone, e.g. Europe/Paris"}},
-            "required": ["timezone"],
-            "additionalProperties": False,
-        },
-    },
-}
-WEATHER_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "city": {"type": "string"},
-        "temperature_c": {"type": "integer"},
-        "conditions": {"type": "string", "enum": ["sunny", "cloudy", "rainy", "snowy"]},
-    },
-    "required": ["city", "temperature_c", "conditions"],
-    "additionalProperties": False,
-}
-WEATHER_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
-PARALLEL_PROMPT = "What is the weather in Paris and in Tokyo right now? Call get_weather once for each city."
-UNICODE_TEXT = "Grüße, café — 你好，世界 — Привет — مرحبا — 👋🏽🎉"
+# The suite's own prompts and tools: the reference server must answer exactly what the suite sends.
+from conformance.probes import (  # noqa: E402
+    COUNT_PROMPT,
+    COUNT_TEXT,
+    PARALLEL_PROMPT,
+    TIME_TOOL,
+    UNICODE_TEXT,
+    WEATHER_PROMPT,
+    WEATHER_SCHEMA,
+    WEATHER_TOOL,
+)
 EMBED_A = "The cat sleeps on the sofa."
 EMBED_B = "A kitten is napping on the couch."
 EMBED_C = "Quarterly revenue grew by ten percent."
