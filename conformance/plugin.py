@@ -93,6 +93,7 @@ class RunState:
 
 
 STATE = pytest.StashKey[RunState]()
+RESULT = pytest.StashKey[CheckResult]()
 
 
 @dataclass
@@ -356,6 +357,26 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if report.when == "call" or report.failed or report.skipped:
         return (report.outcome, "", "")
     return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach each verdict's evidence to the report: pytest-html shows it as extras (already
+    redacted and bounded), and the check id/status become junit properties."""
+    outcome = yield
+    report = outcome.get_result()
+    result = item.stash.get(RESULT, None)
+    if result is None or report.when != "call":
+        return
+    report.user_properties.append(("conformance.status", result.status.value))
+    if item.config.pluginmanager.hasplugin("html"):
+        from pytest_html import extras
+
+        evidence = {"message": result.message, "evidence": result.to_dict()["evidence"], "metrics": result.metrics}
+        report.extras = [*getattr(report, "extras", []), extras.json(evidence, name="evidence")]
+        curls = [ex.get("curl") for ex in result.evidence.exchanges if ex.get("curl")]
+        if curls:
+            report.extras.append(extras.text("\n\n".join(curls), name="curl"))
 
 
 @pytest.fixture(scope="session")

@@ -219,6 +219,7 @@ PROBES: dict[str, ProbeBuilder] = {
     "emb_tokens": lambda m: _embed(m, [EMBED_TOKENS], encoding_format="float"),
     # errors
     "err_auth": lambda m: replace(_chat(m, [_user("Say hello.")], cap=16), api_key=INVALID_KEY),
+    "err_auth_embed": lambda m: replace(_embed(m, EMBED_A), api_key=INVALID_KEY),
     "err_unknown_model": lambda m: Request(
         "POST",
         "/chat/completions",

@@ -410,7 +410,11 @@ def _retry_wait(ex: Exchange, attempt: int) -> float:
                 return min(MAX_RETRY_WAIT_S, max(0.0, float(raw) * scale))
             except ValueError:
                 pass
-    return min(MAX_RETRY_WAIT_S, 0.5 * 2**attempt + random.uniform(0, 0.25))
+    return min(MAX_RETRY_WAIT_S, 0.5 * 2**attempt + _JITTER.uniform(0, 0.25))
+
+
+# Our own generator: the global one is reseeded by Hypothesis while a fuzz check generates.
+_JITTER = random.Random()
 
 
 _INTERESTING = ("content-type", "content-length", "content-encoding", "transfer-encoding", "retry-after",

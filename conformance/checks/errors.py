@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance import probes
 from conformance.checks.base import Context, Fail, NoVerdict, Skip, check
-from conformance.checks.common import error_message, excerpt, is_openai_error, schema_fail
+from conformance.checks.common import error_message, excerpt, schema_fail
 from conformance.transport import NOT_JSON, Exchange
 
 
@@ -19,7 +19,9 @@ def _answered(ex: Exchange) -> Exchange:
 def _auth_probe(ctx: Context) -> Exchange:
     if not ctx.provider.api_key:
         raise Skip(f"{ctx.provider.name} is configured without an API key: authentication cannot be checked")
-    return _answered(ctx.probe("err_auth", ctx.model_for("chat")))
+    if ctx.provider.model_configs("chat"):
+        return _answered(ctx.probe("err_auth", ctx.model_for("chat")))
+    return _answered(ctx.probe("err_auth_embed", ctx.model_for("embeddings")))
 
 
 @check("errors.auth")
@@ -96,8 +98,9 @@ def errors_stream_request(ctx: Context) -> str | None:
         )
     if ex.status >= 500:
         raise Fail(f"an invalid streamed request got {ex.status}; expected a 4xx")
-    if not is_openai_error(ex.json_body):
-        raise Fail(f"the {ex.status} answer to an invalid streamed request is not an OpenAI error body: {excerpt(ex.text)!r}")
+    if ex.json_body is NOT_JSON:
+        raise Fail(f"the {ex.status} answer to an invalid streamed request is not JSON: {excerpt(ex.text)!r}")
+    schema_fail("error", ex.json_body, f"the {ex.status} answer to an invalid streamed request")
     return None
 
 

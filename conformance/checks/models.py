@@ -27,7 +27,7 @@ def models_configured_listed(ctx: Context) -> str | None:
     data = body.get("data")
     if not isinstance(data, list):
         raise Fail(f"GET /models has no data list: {excerpt(body)}")
-    listed = {m.get("id") for m in data if isinstance(m, dict)}
+    listed = {m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)}  # ids may be any JSON
     configured = sorted({m.name for cfgs in ctx.provider.models.values() for m in cfgs})
     missing = [name for name in configured if name not in listed]
     if missing:

@@ -9,6 +9,7 @@ from typing import Any
 from conformance import probes
 from conformance.chat_stream import ChatStream
 from conformance.checks.base import Context, Fail, NoVerdict, check
+from conformance.checks.stream import validate_chunks
 from conformance.checks.common import (
     answer_text,
     call_arguments,
@@ -32,7 +33,11 @@ def _calls(ctx: Context, probe: str, optional: bool = False, what: str = "the to
 
 
 def _describe(calls: list[dict[str, Any]]) -> str:
-    return excerpt([f"{call_name(c)}({excerpt(c.get('function', {}).get('arguments'), 60)})" for c in calls], 240)
+    def arguments(call: dict[str, Any]) -> Any:
+        fn = call.get("function")  # any JSON value from the provider, not always an object
+        return fn.get("arguments") if isinstance(fn, dict) else fn
+
+    return excerpt([f"{call_name(c)}({excerpt(arguments(c), 60)})" for c in calls], 240)
 
 
 def _city(call: dict[str, Any]) -> str:
@@ -248,6 +253,7 @@ def accumulate_tool_calls(stream: ChatStream) -> tuple[list[StreamedCall], list[
 @check("tools.stream_deltas")
 def tools_stream_deltas(ctx: Context) -> str | None:
     stream = require_stream(ctx.probe("tools_stream"))
+    validate_chunks(stream, "tool-call stream chunk", under=r"/choices/\d+/delta/tool_calls")
     calls, problems = accumulate_tool_calls(stream)
     if problems:
         raise Fail(problems[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks.base import Context, Fail, check
+from conformance.checks.stream import validate_chunks
 from conformance.checks.common import excerpt, is_int, require_json, require_stream, usage_of
 
 COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -64,6 +65,7 @@ def usage_stream(ctx: Context) -> str | None:
     positions, chunks = _stream_usage(ctx)
     if not chunks:
         raise Fail("stream_options.include_usage: no chunk carried usage")
+    validate_chunks(ctx.probe("stream_usage").stream, "include_usage stream chunk", under=r"/usage")
     usage = chunks[-1]["usage"]
     if not isinstance(usage, dict):
         raise Fail(f"streamed usage is not an object: {excerpt(usage)}")
