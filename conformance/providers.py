@@ -10,6 +10,7 @@ object that is serialised.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -141,8 +142,8 @@ def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = No
         raise ConfigError(file, "", f"cannot read the file ({exc.strerror or exc})") from exc
     try:
         text = raw.decode("utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_StrictLoader)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError as exc:
         raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
@@ -156,7 +157,10 @@ def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = No
     if data is None:
         raise ConfigError(file, "", "the file is empty; it needs a `providers:` list")
     data = _interpolate(data, env, file, lines, "")
+    _endpoint_choice(data, file, lines)
     _validate(data, file, lines)
+    _builtin_options(data, file, lines)
+    _policies(data, file, lines)
     defaults = {**DEFAULTS, **(data.get("defaults") or {})}
     providers = tuple(_provider(p, defaults, env, file, lines, i) for i, p in enumerate(data["providers"]))
     seen: dict[str, int] = {}
@@ -204,9 +208,7 @@ def _provider(
     for check_id, exp in (p.get("expect") or {}).items():
         if check_id not in catalog:
             path_ = f"providers[{i}].expect.{check_id}"
-            close = [c for c in catalog.ids if c.split(".")[-1] == check_id.split(".")[-1]]
-            hint = f"; did you mean {close[0]!r}?" if close else "; `conformance list-checks` lists the ids"
-            raise ConfigError(file, path_, f"unknown check id {check_id!r}{hint}", lines.get(path_))
+            raise ConfigError(file, path_, unknown_check_message(check_id), lines.get(path_))
         expect[check_id] = Expectation(Status(exp["status"]), exp.get("reason", ""), exp.get("link", ""))
     key_env = p.get("api_key_env")
     builtin = p.get("builtin")
@@ -230,6 +232,99 @@ def _provider(
         enabled=bool(p.get("enabled", True)),
         api_key=env.get(key_env) if key_env else None,
     )
+
+
+def unknown_check_message(check_id: str) -> str:
+    """'unknown check id ...' with the closest real id (a typo, or the right name in another area)."""
+    from conformance.catalog import load_catalog
+
+    ids = load_catalog().ids
+    close = [c for c in ids if c.split(".")[-1] == check_id.split(".")[-1]]
+    close = close or difflib.get_close_matches(check_id, ids, n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else "; `conformance list-checks` lists the ids"
+    return f"unknown check id {check_id!r}{hint}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"duplicate key {key!r} (first given at line {seen[key]}; the later one would silently win)",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _endpoint_choice(data: Any, file: str, lines: dict[str, int]) -> None:
+    """Say plainly what a oneOf error would say obscurely: base_url or builtin, exactly one."""
+    providers = data.get("providers") if isinstance(data, dict) else None
+    for i, p in enumerate(providers if isinstance(providers, list) else []):
+        if not isinstance(p, dict):
+            continue
+        has_url, has_builtin = "base_url" in p, "builtin" in p
+        if has_url == has_builtin:
+            path = f"providers[{i}]"
+            what = "has both base_url and builtin: give base_url or builtin, not both" if has_url else (
+                "needs base_url (a server you run, e.g. http://127.0.0.1:8080/v1) or builtin: reference"
+            )
+            raise ConfigError(file, path, what, lines.get(path))
+
+
+def _builtin_options(data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
+    """Quirk names of builtin servers are known now: refuse unknown ones before anything starts."""
+    from conformance.reference.quirks import load_quirks
+
+    names = {q.name for q in load_quirks()}
+    for i, p in enumerate(data.get("providers") or []):
+        for j, quirk in enumerate((p.get("options") or {}).get("quirks") or []):
+            if quirk not in names:
+                path = f"providers[{i}].options.quirks[{j}]"
+                close = difflib.get_close_matches(quirk, sorted(names), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    file, path, f"unknown quirk {quirk!r}; {hint}`conformance list-quirks` lists them", lines.get(path)
+                )
+
+
+def _policies(data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
+    """Policies name checks, areas, providers and parents that must exist, or they can never pass."""
+    from conformance.catalog import load_catalog
+
+    catalog = load_catalog()
+    provider_names = {p.get("name") for p in data.get("providers") or []}
+    policies = data.get("policies") or {}
+    for name, policy in policies.items():
+        base = f"policies.{name}"
+        for key in ("checks", "exclude"):
+            for j, check_id in enumerate(policy.get(key) or []):
+                if check_id not in catalog:
+                    path = f"{base}.{key}[{j}]"
+                    raise ConfigError(file, path, unknown_check_message(check_id), lines.get(path))
+        for j, area in enumerate(policy.get("areas") or []):
+            if area not in catalog.areas:
+                path = f"{base}.areas[{j}]"
+                raise ConfigError(file, path, f"unknown area {area!r}; areas are {list(catalog.areas)}", lines.get(path))
+        for j, provider in enumerate(policy.get("providers") or []):
+            if provider not in provider_names:
+                path = f"{base}.providers[{j}]"
+                raise ConfigError(
+                    file, path, f"policy requires provider {provider!r}, which this file does not define", lines.get(path)
+                )
+        if "extends" in policy:
+            from conformance.report.gate import resolve_policy
+
+            try:
+                resolve_policy(name, policies)
+            except ValueError as exc:
+                path = f"{base}.extends"
+                raise ConfigError(file, path, str(exc), lines.get(path)) from None
 
 
 def skip_reason(provider: Provider, env: dict[str, str] | None = None) -> str | None:

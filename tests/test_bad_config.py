@@ -45,10 +45,7 @@ CASES = [
     Bad("yaml-bad-indent", "providers:\n  - name: a\n   base_url: http://127.0.0.1:1/v1\n", ("YAML syntax error",), 3),
     Bad("yaml-duplicate-key",
         "providers:\n  - name: a\n    base_url: {url}\n    base_url: http://127.0.0.1:2/v1\n    models: {{chat: m}}\n",
-        ("duplicate key", "base_url"), 4,
-        gap="PyYAML keeps the last of two equal keys silently. Fix: load with a SafeLoader subclass whose "
-            "construct_mapping raises ConfigError(file, path, \"duplicate key 'base_url' (also line 3)\", line) "
-            "when a key repeats in one mapping."),
+        ("duplicate key", "base_url"), 4),
     Bad("empty-file", "", ("empty", "providers:")),
     Bad("only-a-comment", "# nothing here yet\n", ("empty",)),
     # --- unknown keys
@@ -64,16 +61,11 @@ CASES = [
     Bad("unknown-builtin-option",
         "providers:\n" + LOCAL + "  - name: ref\n    builtin: reference\n    options: {{latency: 5}}\n"
         "    models: {{chat: ref-chat}}\n",
-        ("providers[1].options", "latency"), 6,
-        gap="`options` is a free-form object in providers.schema.json. Fix: give it properties quirks (array of "
-            "strings), latency_ms, jitter_ms (numbers >= 0), rpm (integer >= 1) and additionalProperties: false."),
+        ("providers[1].options", "latency"), 7),
     Bad("unknown-quirk",
         "providers:\n" + LOCAL + "  - name: ref\n    builtin: reference\n    options: {{quirks: [no_such_quirk]}}\n"
         "    models: {{chat: ref-chat}}\n",
-        ("providers[1].options.quirks[0]", "no_such_quirk", "conformance list-quirks"), 6,
-        gap="quirk names are checked only when the plugin starts the server (pytest INTERNALERROR, exit 3). Fix: "
-            "in providers._provider, check each options.quirks name against conformance.reference.quirks."
-            "load_quirks() and raise ConfigError naming the path, with a did-you-mean."),
+        ("providers[1].options.quirks[0]", "no_such_quirk", "conformance list-quirks"), 7),
     # --- wrong types and ranges
     Bad("timeout-not-a-number", "providers:\n  - name: a\n    base_url: {url}\n    timeout_s: fast\n    models: {{chat: m}}\n",
         ("providers[0].timeout_s", "expected number"), 4),
@@ -95,14 +87,10 @@ CASES = [
         ("providers[0].cap_param", "max_completion_tokens"), 4),
     # --- required members
     Bad("no-models", "providers:\n  - name: a\n    base_url: {url}\n", ("providers[0]", "models"), 2),
-    Bad("neither-url-nor-builtin", "providers:\n  - name: a\n    models: {{chat: m}}\n", ("providers[0]", "base_url", "builtin"), 2,
-        gap="the oneOf error prints the provider object and 'one of the oneOf alternatives'. Fix: in "
-            "providers._validate, turn a oneOf failure at providers[i] into 'give exactly one of base_url "
-            "(a server you run) or builtin: reference'."),
+    Bad("neither-url-nor-builtin", "providers:\n  - name: a\n    models: {{chat: m}}\n", ("providers[0]", "base_url", "builtin"), 2),
     Bad("both-url-and-builtin",
         "providers:\n  - name: a\n    base_url: {url}\n    builtin: reference\n    models: {{chat: m}}\n",
-        ("providers[0]", "base_url", "builtin", "not both"), 2,
-        gap="same oneOf message as above; it should say 'base_url or builtin, not both'."),
+        ("providers[0]", "base_url", "builtin", "not both"), 2),
     Bad("unknown-builtin", "providers:\n  - name: a\n    builtin: vllm\n    models: {{chat: m}}\n",
         ("providers[0].builtin", '"reference"'), 3),
     # --- environment
@@ -134,9 +122,7 @@ CASES = [
         ("providers[0].expect.chat.framing", "unknown check id 'chat.framing'", "did you mean 'stream.framing'"), 6),
     Bad("expect-check-id-typo",
         "providers:\n  - name: a\n    base_url: {url}\n    models: {{chat: m}}\n    expect:\n      stream.framin: {{status: fail}}\n",
-        ("providers[0].expect.stream.framin", "did you mean 'stream.framing'"), 6,
-        gap="the did-you-mean only offers ids with the same last segment, so a typo gets just "
-            "'`conformance list-checks` lists the ids'. Fix: difflib.get_close_matches(check_id, catalog.ids, n=1)."),
+        ("providers[0].expect.stream.framin", "did you mean 'stream.framing'"), 6),
     Bad("expect-malformed-check-id",
         "providers:\n  - name: a\n    base_url: {url}\n    models: {{chat: m}}\n    expect:\n      Stream-Framing: {{status: fail}}\n",
         ("providers[0].expect", "Stream-Framing"), 5),
@@ -148,22 +134,15 @@ CASES = [
         ("providers[0].expect.stream.framing.status", '"fail"'), 6),
     # --- policies:
     Bad("policy-unknown-check-id", "providers:\n" + LOCAL + "policies:\n  mine:\n    checks: [stream.framin]\n",
-        ("policies.mine.checks[0]", "stream.framin"), 7,
-        gap="providers.load_providers validates policies against the schema only. Fix: check every id in "
-            "policies.*.checks and .exclude against load_catalog() as expect: ids are (same did-you-mean)."),
+        ("policies.mine.checks[0]", "stream.framin"), 7),
     Bad("policy-unknown-exclude-id", "providers:\n" + LOCAL + "policies:\n  mine:\n    exclude: [chat.basics]\n",
-        ("policies.mine.exclude[0]", "chat.basics"), 7, gap="as policy-unknown-check-id, for `exclude`."),
+        ("policies.mine.exclude[0]", "chat.basics"), 7),
     Bad("policy-extends-unknown", "providers:\n" + LOCAL + "policies:\n  mine:\n    extends: chatt\n",
-        ("policies.mine.extends", "chatt", "chat"), 7,
-        gap="`extends` is resolved only by `conformance gate`. Fix: in load_providers, resolve each policy with "
-            "report.gate.resolve_policy and turn its ValueError (unknown policy, loop) into a ConfigError."),
+        ("policies.mine.extends", "chatt", "chat"), 7),
     Bad("policy-unknown-area", "providers:\n" + LOCAL + "policies:\n  mine:\n    areas: [chatt]\n",
-        ("policies.mine.areas[0]", "chatt"), 7,
-        gap="areas are checked only against a pattern. Fix: check them against load_catalog().areas."),
+        ("policies.mine.areas[0]", "chatt"), 7),
     Bad("policy-unknown-provider", "providers:\n" + LOCAL + "policies:\n  mine:\n    providers: [nobody]\n",
-        ("policies.mine.providers[0]", "nobody"), 7,
-        gap="a policy that requires a provider the file does not define can never pass. Fix: check "
-            "policies.*.providers against the provider names."),
+        ("policies.mine.providers[0]", "nobody"), 7),
     Bad("policy-bad-level", "providers:\n" + LOCAL + "policies:\n  mine:\n    levels: [critical]\n",
         ("policies.mine.levels[0]", '"must"'), 7),
     Bad("policy-unknown-key", "providers:\n" + LOCAL + "policies:\n  mine:\n    check: [chat.basic]\n",

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
+import string
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -133,6 +135,7 @@ class Fuzzer:
             print_blob=False,
         )(seed(self.seed)(given(strategy)(prop)))
         found: _Counterexample | None = None
+        shrink_complete = True
         with _SERIAL:
             try:
                 test()
@@ -140,6 +143,7 @@ class Fuzzer:
                 found = exc
             except Exception as exc:  # noqa: BLE001 - a Hypothesis error (flaky, health...) is not the provider's
                 self.ctx.note(f"Hypothesis stopped early: {type(exc).__name__}: {excerpt(str(exc), 200)}")
+                shrink_complete = False
         if found is None:
             found = self._smallest_failure()
         judged = [j for j in self.memo.values() if not j.unjudged]
@@ -149,7 +153,8 @@ class Fuzzer:
             self._evidence_first(found.judgement.exchanges)
             shown = excerpt(found.example, 600)
             raise Fail(
-                f"{what}: {found.judgement.failure}; minimal failing example: {shown} ({stats})",
+                f"{what}: {found.judgement.failure}; "
+                f"{'minimal' if shrink_complete else 'smallest seen (shrinking aborted)'} failing example: {shown} ({stats})",
                 findings=[{"code": "counterexample", "example": found.example, "seed": self.seed,
                            "message": found.judgement.failure}],
             )
@@ -195,7 +200,14 @@ def judged_by_common_rules(fn: Callable[[], Judgement], exchanges: tuple[Exchang
 
 # --- tools.args_schema_fuzz ------------------------------------------------------------------------
 
-_NAME = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+def _identifier(first: str, rest: str, min_rest: int, max_rest: int) -> st.SearchStrategy[str]:
+    """Names built from character classes, not st.from_regex: hypothesis 6.155's string shrinker
+    crashes on some from_regex strategies (`ValueError: 48 is not in list`) mid-shrink."""
+    return st.builds(operator.add, st.sampled_from(first), st.text(alphabet=rest, min_size=min_rest, max_size=max_rest))
+
+
+_LOWER = string.ascii_lowercase
+_NAME = _identifier(_LOWER, _LOWER + string.digits + "_", 0, 11)
 _FORMATS = ("date", "date-time", "time", "email", "uri", "uuid", "ipv4")
 
 
@@ -213,7 +225,7 @@ _LEAF_SCHEMAS = st.one_of(
     st.builds(lambda lo, span: _bounded("number", lo, span), st.integers(-50, 50), st.integers(1, 100)),
     st.just({"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
     st.just({"type": "boolean"}),
-    st.lists(st.from_regex(r"[a-z]{1,8}", fullmatch=True), min_size=1, max_size=5, unique=True).map(
+    st.lists(_identifier(_LOWER, _LOWER, 0, 7), min_size=1, max_size=5, unique=True).map(
         lambda values: {"type": "string", "enum": values}
     ),
     st.lists(st.integers(-5, 50), min_size=1, max_size=4, unique=True).map(
@@ -250,7 +262,7 @@ _PROPERTY_SCHEMAS = st.recursive(
     _LEAF_SCHEMAS, lambda children: st.one_of(_array_schemas(children), _object_schemas(children)), max_leaves=8
 )
 TOOL_SCHEMAS = st.fixed_dictionaries(
-    {"name": st.from_regex(r"[a-z][a-z_]{2,15}", fullmatch=True), "parameters": _object_schemas(_PROPERTY_SCHEMAS)}
+    {"name": _identifier(_LOWER, _LOWER + "_", 2, 15), "parameters": _object_schemas(_PROPERTY_SCHEMAS)}
 )
 
 
