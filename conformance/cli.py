@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="render reports from a results.json")
     rep.add_argument("results")
     rep.add_argument("--out", metavar="DIR", help="output directory (default: beside the results file)")
-    rep.add_argument("--history", metavar="DIR")
+    rep.add_argument("--history", metavar="DIR", help="history directory for trend strips and flip counts")
+    rep.add_argument("--append-history", action="store_true", help="also append this run to --history (e.g. after merge)")
     rep.add_argument("--baseline", metavar="RESULTS")
 
     diff = sub.add_parser("diff", help="compare two results files")
@@ -187,7 +188,8 @@ def cmd_list_quirks(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.results)
     try:
-        _rerender(results, Path(args.out) if args.out else results.parent, args.history, args.baseline)
+        _rerender(results, Path(args.out) if args.out else results.parent, args.history, args.baseline,
+                  append=args.append_history)
     except (OSError, ValueError) as exc:
         print(f"conformance report: {exc}", file=sys.stderr)
         return EXIT_USAGE

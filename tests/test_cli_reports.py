@@ -34,6 +34,14 @@ def test_report_regenerates_html_and_markdown_from_results(tmp_path: Path) -> No
     assert (tmp_path / "out" / "summary.md").read_text(encoding="utf-8").strip()
 
 
+def test_report_can_append_a_merged_run_to_the_history(tmp_path: Path) -> None:
+    results = write_run(tmp_path / "results.json", all_pass("alpha"))
+    history = tmp_path / "history"
+    assert main(["report", str(results), "--history", str(history), "--append-history"]) == 0
+    assert len(list(history.iterdir())) == 1
+    assert (tmp_path / "matrix.html").is_file()
+
+
 def test_report_rejects_a_file_that_is_not_results(tmp_path: Path, capsys) -> None:
     bogus = tmp_path / "x.json"
     bogus.write_text('{"hello": 1}')
@@ -75,7 +83,9 @@ def test_gate_adopts_and_rejects_and_writes_a_fallback_chain(tmp_path: Path, cap
     providers.write_text(
         yaml.safe_dump(
             {
-                "providers": [{"name": "x", "base_url": "http://127.0.0.1:1/v1", "models": {"chat": "m"}}],
+                "providers": [
+                    {"name": n, "base_url": "http://127.0.0.1:1/v1", "models": {"chat": "m"}} for n in ("alpha", "beta")
+                ],
                 "policies": {"basics": {"checks": list(MUST_CHECKS), "providers": ["alpha", "beta"]}},
             }
         )
