@@ -20,7 +20,7 @@ import shlex
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -273,8 +273,13 @@ class ProviderClient:
             url += ("&" if "?" in url else "?") + urlencode(self.provider.query)
         return url
 
-    def send(self, req: Request) -> Exchange:
-        """Send with bounded retries on 429/502/503/504 and connection errors; never raises."""
+    def send(self, req: Request, gate: Callable[[], str | None] | None = None) -> Exchange:
+        """Send with bounded retries on 429/502/503/504 and connection errors; never raises.
+
+        `gate` is asked once a limiter slot is held, right before each attempt: a reason it
+        returns (circuit open, budget spent) ends the exchange unsent, with that reason as its
+        error. Asking only before queueing would let every waiting request through after the
+        breaker opened."""
         key = self.provider.api_key if req.api_key is _NO_KEY else req.api_key
         headers = {"Accept": "text/event-stream" if req.stream else "application/json"}
         if key and self.provider.auth == "api-key":
@@ -302,7 +307,8 @@ class ProviderClient:
         )
         attempt = 0
         while True:
-            self._attempt(ex, headers, body)
+            if not self._attempt(ex, headers, body, gate):
+                break  # refused by the gate: nothing was sent, nothing to retry
             if attempt >= MAX_RETRIES or not _retryable(ex):
                 break
             time.sleep(_retry_wait(ex, attempt))
@@ -310,9 +316,17 @@ class ProviderClient:
             ex.retries = attempt
         return ex
 
-    def _attempt(self, ex: Exchange, headers: dict[str, str], body: bytes | None) -> None:
+    def _attempt(
+        self, ex: Exchange, headers: dict[str, str], body: bytes | None, gate: Callable[[], str | None] | None
+    ) -> bool:
+        """One attempt in a limiter slot; False when the gate refused it unsent."""
         with self.limiter.slot():
+            refusal = gate() if gate is not None else None
+            if refusal:
+                ex.status, ex.error = None, refusal
+                return False
             self._attempt_now(ex, headers, body)
+            return True
 
     def _attempt_now(self, ex: Exchange, headers: dict[str, str], body: bytes | None) -> None:
         self.requests_sent += 1

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conformance.checks import Session
+from conformance.checks.base import BREAKER_THRESHOLD
 from conformance.providers import ModelConfig, Provider
 from conformance.results import Status
 from conformance.runner import cases, run_batch, run_provider, wilson
@@ -85,17 +86,20 @@ def test_a_429_that_never_clears_ends_as_error_with_evidence() -> None:
     assert result.evidence.exchanges[0]["response"]["status"] == 429
 
 
-def test_a_hanging_provider_costs_one_timeout_then_the_breaker_opens() -> None:
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_hanging_provider_costs_one_timeout_then_the_breaker_opens(concurrency: int) -> None:
     sent = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(1)
         raise httpx.ReadTimeout("hangs", request=request)
 
-    provider, session = mock_provider(handler, timeout_s=0.2, max_concurrency=1)
+    provider, session = mock_provider(handler, timeout_s=0.2, max_concurrency=concurrency)
     results = run_batch(session, cases(provider))
     assert all(r.status in (Status.ERROR, Status.SKIPPED) for r in results.values())
-    assert len(sent) <= 3  # timeouts are not retried; after 3 failures the circuit opens
+    # Timeouts are not retried; after 3 failures the circuit opens, and requests already queued for
+    # a slot are refused there: only those in flight at that moment still cost a timeout.
+    assert len(sent) <= BREAKER_THRESHOLD - 1 + concurrency
     assert session.down_reason and "consecutive" in session.down_reason
     assert sum("circuit open" in r.message for r in results.values()) > 40
 

@@ -122,11 +122,17 @@ class Session:
 
     def send(self, request: Request) -> Exchange:
         """Send unless the breaker is open or the budget is spent; account tokens and failures."""
-        refusal = self._refusal()
-        if refusal:
-            return Exchange(request.method, self.client.url(request.path), {}, request.json, error=refusal,
-                            stream_requested=request.stream)
-        ex = self.client.send(request)
+        refused: list[str] = []
+
+        def gate() -> str | None:
+            reason = self._refusal()
+            if reason:
+                refused.append(reason)
+            return reason
+
+        ex = self.client.send(request, gate=gate)
+        if refused:
+            return ex  # refused unsent: not a provider failure (it still carries the request and its curl)
         with self._guard:
             if ex.status is None:
                 self.consecutive_failures += 1
