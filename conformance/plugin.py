@@ -67,6 +67,7 @@ class RunState:
     batching: bool = True
     process_cases: dict[str, list[Case]] = field(default_factory=dict)
     progress: Progress | None = None
+    final: RunResults | None = None
     batch_results: dict[str, dict[str, CheckResult]] = field(default_factory=dict)
 
     def provider(self, name: str) -> Provider:
@@ -462,6 +463,7 @@ def finalize(state: RunState, config: pytest.Config | None, incomplete_reason: s
         results=results,
     )
     write_results(state.out_dir / "results.json", run)
+    state.final = run
     if state.write_outputs:
         try:
             from conformance.report import write_reports
@@ -470,6 +472,31 @@ def finalize(state: RunState, config: pytest.Config | None, incomplete_reason: s
         except ImportError:
             pass
     return run
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per provider: verdict counts, median latency and TTFT, tokens; then where the files are."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.final is None or hasattr(config, "workerinput"):
+        return
+    from conformance.report.scores import median_metric
+
+    terminalreporter.section("conformance")
+    for entry in state.final.providers:
+        name = entry["name"]
+        if entry.get("status") == "skipped":
+            terminalreporter.write_line(f"{name}: skipped ({entry.get('skip_reason')})")
+            continue
+        mine = [r for r in state.final.results if r.provider == name]
+        counts = {s: sum(r.status is s for r in mine) for s in Status}
+        shown = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+        latency, ttft = median_metric(mine, "latency_ms"), median_metric(mine, "ttft_ms")
+        tokens = sum(r.tokens.total for r in mine)
+        timing = f"median latency {latency:.0f} ms" if latency is not None else "no latency"
+        if ttft is not None:
+            timing += f", TTFT {ttft:.0f} ms"
+        terminalreporter.write_line(f"{name}: {len(mine)} checks: {shown}; {timing}; {tokens:,} tokens")
+    terminalreporter.write_line(f"results: {state.out_dir / 'results.json'}  report: {state.out_dir / 'matrix.html'}")
 
 
 def _provider_entry(state: RunState, provider: Provider) -> dict[str, Any]:

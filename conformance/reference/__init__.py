@@ -9,16 +9,24 @@ generator), tokens, embeddings, render (wire shapes), quirks, models, errors, te
 (`running_server()` for tests).
 """
 
-from conformance.reference.quirks import QuirkSet, UnknownQuirkError, load_quirks
-from conformance.reference.server import ServerConfig, add_serve_arguments, create_app, serve, serve_from_args
+# Lazy: loading quirk names (providers.yaml validation) must not import starlette/uvicorn, which
+# would then be imported before pytest starts and escape its assertion rewriting.
+_EXPORTS = {
+    "QuirkSet": "conformance.reference.quirks",
+    "UnknownQuirkError": "conformance.reference.quirks",
+    "load_quirks": "conformance.reference.quirks",
+    "ServerConfig": "conformance.reference.server",
+    "add_serve_arguments": "conformance.reference.server",
+    "create_app": "conformance.reference.server",
+    "serve": "conformance.reference.server",
+    "serve_from_args": "conformance.reference.server",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "QuirkSet",
-    "ServerConfig",
-    "UnknownQuirkError",
-    "add_serve_arguments",
-    "create_app",
-    "load_quirks",
-    "serve",
-    "serve_from_args",
-]
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(name)

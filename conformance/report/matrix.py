@@ -36,6 +36,7 @@ from conformance.report.scores import (
     cost_usd,
     level_scores,
     median_latency_ms,
+    median_metric,
     provider_entry,
     provider_skipped,
     total_tokens,
@@ -137,6 +138,7 @@ class ProviderView:
     tokens: Tokens
     cost: float | None
     median_latency_ms: float | None
+    median_ttft_ms: float | None
     trend: Trend | None
     regressions: int = 0
     fixes: int = 0
@@ -509,6 +511,7 @@ def _provider_view(
         tokens=tokens,
         cost=cost_usd(tokens, entry.get("prices")),
         median_latency_ms=median_latency_ms(results),
+        median_ttft_ms=median_metric(results, "ttft_ms"),
         trend=trend,
         regressions=sum(1 for c in mine if c.kind == REGRESSION),
         fixes=sum(1 for c in mine if c.kind == "fix"),

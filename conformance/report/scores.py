@@ -98,9 +98,14 @@ def provider_skipped(entry: dict[str, Any], results: list[CheckResult]) -> str |
     return None
 
 
-def median_latency_ms(results: Iterable[CheckResult]) -> float | None:
-    values = [float(r.metrics["latency_ms"]) for r in results if isinstance(r.metrics.get("latency_ms"), (int, float))]
+def median_metric(results: Iterable[CheckResult], name: str) -> float | None:
+    """The median of one per-check metric (latency_ms, ttft_ms) over the results that have it."""
+    values = [float(r.metrics[name]) for r in results if isinstance(r.metrics.get(name), (int, float))]
     return round(statistics.median(values), 1) if values else None
+
+
+def median_latency_ms(results: Iterable[CheckResult]) -> float | None:
+    return median_metric(results, "latency_ms")
 
 
 def total_tokens(results: Iterable[CheckResult]) -> Tokens:
