@@ -66,11 +66,20 @@ def stream_framing(ctx: Context) -> str | None:
 def stream_no_empty_events(ctx: Context) -> str | None:
     stream = _basic(ctx)
     empty = [f for f in stream.findings if f.code == "empty_data_event"]
-    if empty:
+    # `data: : keepalive` is a keep-alive put in a data field: a comment only when the line
+    # itself starts with ':'.
+    keepalive = [
+        f for f in stream.findings
+        if f.code == "invalid_json" and f.event_index is not None
+        and 0 <= f.event_index < len(stream.sse.events)
+        and stream.sse.events[f.event_index].data.lstrip().startswith(":")
+    ]
+    if empty or keepalive:
+        what = f"{len(empty)} empty data event(s)" if empty else f"{len(keepalive)} keep-alive(s) sent as data"
         raise Fail(
-            f"{len(empty)} data event(s) with empty data; keep-alives must be comments (': ...'), "
+            f"{what}; keep-alives must be comments (a line starting with ':'), "
             "openai-python json-decodes every data event",
-            findings=empty,
+            findings=empty + keepalive,
         )
     return None
 
