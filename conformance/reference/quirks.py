@@ -254,16 +254,19 @@ def _ignore_system(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return body
 
 
-@hook("chat_request", "reject_developer_role")
-def _reject_developer_role(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
+def _reject_role(body: dict[str, Any], role: str, supported: str) -> dict[str, Any]:
+    """400 invalid_value naming the first message with `role`, the way OpenAI words it."""
     for i, m in enumerate(_messages(body)):
-        if m.get("role") == "developer":
+        if m.get("role") == role:
             raise _bad_request(
-                "Invalid value: 'developer'. Supported values are: 'system', 'assistant', 'user', 'function', and 'tool'.",
-                f"messages[{i}].role",
-                "invalid_value",
+                f"Invalid value: '{role}'. Supported values are: {supported}.", f"messages[{i}].role", "invalid_value"
             )
     return body
+
+
+@hook("chat_request", "reject_developer_role")
+def _reject_developer_role(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    return _reject_role(body, "developer", "'system', 'assistant', 'user', 'function', and 'tool'")
 
 
 @hook("chat_request", "forget_history")
@@ -381,14 +384,7 @@ def _tools_parallel_flag_ignored(body: dict[str, Any], ctx: Context) -> dict[str
 
 @hook("chat_request", "tools_reject_tool_role")
 def _tools_reject_tool_role(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    for i, m in enumerate(_messages(body)):
-        if m.get("role") == "tool":
-            raise _bad_request(
-                "Invalid value: 'tool'. Supported values are: 'system', 'assistant', and 'user'.",
-                f"messages[{i}].role",
-                "invalid_value",
-            )
-    return body
+    return _reject_role(body, "tool", "'system', 'assistant', and 'user'")
 
 
 @hook("chat_request", "json_object_ignored")
