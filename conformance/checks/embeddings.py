@@ -116,12 +116,29 @@ def decode_base64_f32(text: str) -> list[float]:
     return [v for (v,) in struct.iter_unpack("<f", raw)]
 
 
-@check("embeddings.base64")
-def embeddings_base64(ctx: Context) -> str | None:
+def _base64_item(ctx: Context) -> Any:
     body = require_json(ctx.probe("emb_base64"), what="encoding_format base64 (openai-python's default)")
     data = body.get("data")
     item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
-    encoded = item.get("embedding")
+    return item.get("embedding")
+
+
+@check("embeddings.base64_format")
+def embeddings_base64_format(ctx: Context) -> str | None:
+    encoded = _base64_item(ctx)
+    if not isinstance(encoded, str):
+        raise Fail(f"encoding_format=base64 ignored: embedding is a {type(encoded).__name__}, expected a base64 string")
+    return None
+
+
+@check("embeddings.base64")
+def embeddings_base64(ctx: Context) -> str | None:
+    encoded = _base64_item(ctx)
+    if isinstance(encoded, list):
+        # Ignored, but what openai-python does with it still works: it decodes strings only.
+        vectors(require_json(ctx.probe("emb_base64")), "emb_base64", strict=False)
+        ctx.note("floats came back instead of base64 (see embeddings.base64_format); openai-python passes them through")
+        return None
     if not isinstance(encoded, str):
         raise Fail(f"encoding_format=base64: embedding is {type(encoded).__name__}, expected a base64 string")
     try:
