@@ -277,42 +277,50 @@ def _forget_history(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return body
 
 
-@hook("chat_request", "ignore_max_tokens")
-def _ignore_max_tokens(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("max_tokens", None)
-    body.pop("max_completion_tokens", None)
-    return body
+# Parameters silently dropped before the model sees the request (point, quirk -> parameters).
+_IGNORED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("chat_request", "ignore_max_tokens"): ("max_tokens", "max_completion_tokens"),
+    ("chat_request", "ignore_stop"): ("stop",),
+    ("chat_request", "ignore_n"): ("n",),
+    ("chat_request", "ignore_logprobs"): ("logprobs", "top_logprobs"),
+    ("chat_request", "tools_ignored"): ("tools", "tool_choice", "parallel_tool_calls"),
+    ("chat_request", "tools_parallel_flag_ignored"): ("parallel_tool_calls",),
+    ("chat_request", "usage_stream_ignored"): ("stream_options",),
+    ("embeddings_request", "embeddings_base64_ignored"): ("encoding_format",),
+    ("embeddings_request", "embeddings_ignore_dimensions"): ("dimensions",),
+}
+# Parameters refused with OpenAI's 400 unsupported_parameter wording (quirk -> parameter, advice).
+_REFUSED: dict[str, tuple[str, str]] = {
+    "reject_max_completion_tokens": ("max_completion_tokens", " Use 'max_tokens' instead."),
+    "reject_seed": ("seed", ""),
+    "reject_logprobs": ("logprobs", ""),
+}
 
 
-@hook("chat_request", "reject_max_completion_tokens")
-def _reject_max_completion_tokens(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    if body.get("max_completion_tokens") is not None:
-        raise _bad_request(
-            "Unsupported parameter: 'max_completion_tokens' is not supported with this model. Use 'max_tokens' instead.",
-            "max_completion_tokens",
-            "unsupported_parameter",
-        )
-    return body
+def _dropping(keys: tuple[str, ...]) -> Hook:
+    def drop(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        for key in keys:
+            body.pop(key, None)
+        return body
+
+    return drop
 
 
-@hook("chat_request", "ignore_stop")
-def _ignore_stop(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("stop", None)
-    return body
+def _refusing(param: str, advice: str) -> Hook:
+    def refuse(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        if body.get(param) is not None and body.get(param) is not False:  # logprobs: false asks for nothing
+            raise _bad_request(
+                f"Unsupported parameter: '{param}' is not supported with this model.{advice}", param, "unsupported_parameter"
+            )
+        return body
+
+    return refuse
 
 
-@hook("chat_request", "ignore_n")
-def _ignore_n(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("n", None)
-    return body
-
-
-@hook("chat_request", "reject_seed")
-def _reject_seed(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    if body.get("seed") is not None:
-        raise _bad_request("Unsupported parameter: 'seed' is not supported with this model.", "seed", "unsupported_parameter")
-    return body
-
+for (_point, _name), _keys in _IGNORED.items():
+    hook(_point, _name)(_dropping(_keys))
+for _name, (_param, _advice) in _REFUSED.items():
+    hook("chat_request", _name)(_refusing(_param, _advice))
 
 @hook("chat_request", "reject_content_parts")
 def _reject_content_parts(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -331,27 +339,6 @@ def _stringify_content_parts(body: dict[str, Any], ctx: Context) -> dict[str, An
     for m in _messages(body):
         if isinstance(m.get("content"), list):
             m["content"] = str(m["content"])  # the Python repr, as a careless str() does
-    return body
-
-
-@hook("chat_request", "ignore_logprobs")
-def _ignore_logprobs(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("logprobs", None)
-    body.pop("top_logprobs", None)
-    return body
-
-
-@hook("chat_request", "reject_logprobs")
-def _reject_logprobs(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    if body.get("logprobs"):
-        raise _bad_request("Unsupported parameter: 'logprobs' is not supported with this model.", "logprobs", "unsupported_parameter")
-    return body
-
-
-@hook("chat_request", "tools_ignored")
-def _tools_ignored(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    for key in ("tools", "tool_choice", "parallel_tool_calls"):
-        body.pop(key, None)
     return body
 
 
@@ -376,12 +363,6 @@ def _tools_named_as_auto(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return body
 
 
-@hook("chat_request", "tools_parallel_flag_ignored")
-def _tools_parallel_flag_ignored(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("parallel_tool_calls", None)
-    return body
-
-
 @hook("chat_request", "tools_reject_tool_role")
 def _tools_reject_tool_role(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return _reject_role(body, "tool", "'system', 'assistant', and 'user'")
@@ -401,12 +382,6 @@ def _reject_json_schema(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
             "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
             "response_format",
         )
-    return body
-
-
-@hook("chat_request", "usage_stream_ignored")
-def _usage_stream_ignored(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("stream_options", None)
     return body
 
 
@@ -966,18 +941,6 @@ def _slow_first_token(delays: list[float], ctx: Context) -> list[float]:
 
 def _is_tokens(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, int | list) for v in value)
-
-
-@hook("embeddings_request", "embeddings_base64_ignored")
-def _embeddings_base64_ignored(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("encoding_format", None)
-    return body
-
-
-@hook("embeddings_request", "embeddings_ignore_dimensions")
-def _embeddings_ignore_dimensions(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    body.pop("dimensions", None)
-    return body
 
 
 @hook("embeddings_request", "embeddings_reject_dimensions")
