@@ -235,20 +235,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _gate(results: Path, policy: str, policies: dict, fallback_out: str | None) -> int:
-    from conformance.report.gate import BUILTIN_POLICIES, evaluate_policy, fallback_chain
+    from conformance.report.gate import evaluate_policy, fallback_chain
     from conformance.results import read_results
 
     run = read_results(results)
-    merged = {**BUILTIN_POLICIES, **policies}
-    if policy not in merged:
-        print(f"conformance gate: unknown policy {policy!r}; known: {sorted(merged)}", file=sys.stderr)
+    try:
+        result = evaluate_policy(run, policy, policies)  # user policies first, then the built-ins
+    except ValueError as exc:  # unknown policy, or an `extends` loop
+        print(f"conformance gate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    result = evaluate_policy(run, policy, merged)
     print(result.to_text())
     if fallback_out:
         Path(fallback_out).write_text(fallback_chain(result, run), encoding="utf-8")
     return result.exit_code
-
 
 if __name__ == "__main__":
     sys.exit(main())
