@@ -75,7 +75,7 @@ class Catalog:
 
 @functools.cache
 def load_catalog() -> Catalog:
-    """Parse and validate the packaged catalog (validated against schemas/catalog.schema.json)."""
+    """Parse and validate the packaged catalog (validated against data/schemas/catalog.schema.json)."""
     text = resources.files("conformance").joinpath("catalog.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     from conformance import schemas  # local: schemas imports nothing of ours, but keep start-up lean

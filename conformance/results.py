@@ -2,7 +2,7 @@
 
 Everything that renders or compares runs (report/, diff, merge, gate) reads these records and
 nothing else. Records are frozen and serialise to plain JSON; `results.json` is the canonical
-file (documented by `schemas/results.schema.json`), and workers stream records as JSON lines so
+file (documented by `conformance/data/schemas/results.schema.json`), and workers stream records as JSON lines so
 an interrupted run still leaves everything it finished.
 """
 

@@ -1,9 +1,10 @@
 """JSON Schema validation of wire bodies, turned into findings.
 
-What lives here: the registry of `schemas/*.schema.json` (built once, `$ref`s resolved by `$id`),
+What lives here: the registry of `conformance/data/schemas/*.schema.json` (built once, `$ref`s
+resolved by `$id`, read through importlib.resources so an installed wheel has them too),
 one validator class, and the conversion of jsonschema errors into `SchemaError` records that
 checks attach as evidence. What does not: deciding pass/fail for a check (checks do that) and
-the schemas themselves (they are data, in `schemas/`).
+the schemas themselves (they are data, in `conformance/data/schemas/`).
 
 Two additions to draft 2020-12, both because clients care and the standard keywords cannot say it:
 
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.resources
 import itertools
 import json
 import math
 import numbers
-import pathlib
 import reprlib
 from collections.abc import Iterator, Mapping, Sequence
+from importlib.resources.abc import Traversable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,13 +51,14 @@ _WEAK = frozenset({"anyOf", "oneOf"})
 _DIALECT = Draft202012Validator.META_SCHEMA["$id"]
 
 
-def schemas_dir() -> pathlib.Path:
-    """The repository's `schemas/` directory."""
-    return pathlib.Path(__file__).parent.parent / "schemas"
+def schemas_dir() -> Traversable:
+    """The packaged schemas folder (`conformance/data/schemas/`), wherever the package is installed."""
+    return importlib.resources.files("conformance") / "data" / "schemas"
 
 
-def _schema_files() -> dict[str, pathlib.Path]:
-    return {p.name[: -len(_SUFFIX)]: p for p in sorted(schemas_dir().glob("*" + _SUFFIX))}
+def _schema_files() -> dict[str, Traversable]:
+    found = (p for p in schemas_dir().iterdir() if p.name.endswith(_SUFFIX))
+    return {p.name[: -len(_SUFFIX)]: p for p in sorted(found, key=lambda p: p.name)}
 
 
 def _names() -> tuple[str, ...]:
@@ -152,10 +155,10 @@ def _for_our_validator(name: str) -> dict[str, Any]:
 @functools.cache
 def _registry() -> Registry:
     resources = []
-    for name, path in _schema_files().items():
+    for name in _schema_files():
         contents = _for_our_validator(name)
         resource = Resource.from_contents(contents, default_specification=DRAFT202012)
-        resources.append((contents.get("$id") or path.as_uri(), resource))
+        resources.append((contents.get("$id") or f"urn:conformance:schema:{name}", resource))
     return Registry().with_resources(resources).crawl()
 
 

@@ -1,4 +1,4 @@
-"""schemas/results.schema.json documents results.json exactly as results.py writes it."""
+"""conformance/data/schemas/results.schema.json documents results.json exactly as results.py writes it."""
 
 from __future__ import annotations
 
