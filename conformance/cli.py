@@ -1,6 +1,7 @@
 """The `conformance` command: a thin layer over the library.
 
 run          the suite (pytest with the conformance plugin) -> reports/latest/
+init         write a commented starter providers.yaml to edit
 serve        the reference server (conformance.reference)
 list-checks  the check catalog (text, markdown for the README, json)
 list-quirks  the reference server's deviation modes
@@ -13,14 +14,23 @@ gate         adopt/reject providers against a policy
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.resources
 import json
+import os
 import sys
+from collections.abc import Iterator
+from importlib.resources.abc import Traversable
 from pathlib import Path
+
+import conformance
 
 from conformance.catalog import load_catalog
 from conformance.providers import ConfigError, load_providers
 
 EXIT_USAGE = 2
+PROVIDERS_FILE = "providers.yaml"
+NO_INSTALL_ENV = "CONFORMANCE_NO_INSTALL"  # read by checks.client_node.ensure_node_sdk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the suite against the providers file")
-    run.add_argument("--providers", default="providers.yaml", metavar="FILE")
+    run.add_argument(
+        "--providers", metavar="FILE", help=f"providers file (default: ./{PROVIDERS_FILE}, else the packaged defaults)"
+    )
     run.add_argument("--only", metavar="NAME[,NAME]")
     run.add_argument("--area", metavar="AREA[,AREA]")
     run.add_argument("--check", metavar="ID[,ID]")
@@ -39,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--gate", metavar="POLICY", help="gate the results against a policy at the end")
     run.add_argument("--history", metavar="DIR", help="append this run to a history directory (trend strips)")
     run.add_argument("--baseline", metavar="RESULTS", help="highlight changes against an earlier results.json")
+    run.add_argument(
+        "--no-install", action="store_true",
+        help="do not install the pinned openai-node on first use (client.openai_node is then skipped)",
+    )
+
+    init = sub.add_parser("init", help=f"write a commented starter {PROVIDERS_FILE} to edit")
+    init.add_argument("path", nargs="?", default=PROVIDERS_FILE, metavar="FILE")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     # The reference server's own parser takes the serve arguments (imported only for `serve`:
     # starlette/anyio must not be imported before `run` hands control to pytest).
@@ -79,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler = {
         "run": cmd_run,
+        "init": cmd_init,
         "list-checks": cmd_list_checks,
         "list-quirks": cmd_list_quirks,
         "report": cmd_report,
@@ -93,6 +114,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
     """Validate the providers file (exit 2 on a bad one, nothing run), then run pytest."""
+    with contextlib.ExitStack() as stack:
+        if args.providers is None:
+            args.providers = str(stack.enter_context(default_providers_file()))
+        if args.no_install:
+            stack.enter_context(_env(NO_INSTALL_ENV, "1"))  # also reaches xdist workers
+        return _run(args, passthrough)
+
+
+def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     import pytest
 
     try:
@@ -132,6 +162,54 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
     if args.gate:
         return _gate(results, args.gate, providers.policies, None)
     return code
+
+
+@contextlib.contextmanager
+def default_providers_file() -> Iterator[Path]:
+    """./providers.yaml if there is one, else the packaged defaults (saying so in one line)."""
+    local = Path(PROVIDERS_FILE)
+    if local.exists():
+        yield local
+        return
+    with importlib.resources.as_file(_packaged_providers()) as packaged:
+        print(
+            f"conformance: no {PROVIDERS_FILE} here, running the packaged defaults ({packaged}); "
+            f"`conformance init` writes one to edit",
+            file=sys.stderr,
+        )
+        yield packaged
+
+
+def _packaged_providers() -> Traversable:
+    return importlib.resources.files(conformance) / "data" / PROVIDERS_FILE
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the duration (restored after: main() may run in-process)."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the packaged providers file, comments and all, as a starter; never over a file unasked."""
+    target = Path(args.path)
+    if (target.exists() or target.is_symlink()) and not args.force:
+        print(f"conformance init: {target} already exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_USAGE
+    header = f"# Written by `conformance init` (openai-compat-conformance {conformance.__version__}).\n"
+    target.unlink(missing_ok=True)  # a symlink is replaced, not written through
+    target.write_text(header + _packaged_providers().read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {target}: the built-in reference server and presets for hosted and local providers; "
+          "set the keys your providers need and run `conformance run`")
+    return 0
 
 
 def _rerender(results: Path, out: Path, history: str | None, baseline: str | None, append: bool = False) -> None:
