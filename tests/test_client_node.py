@@ -2,15 +2,22 @@
 
 Two sources of responses: a hand-made fake provider (an httpx MockTransport answering the six
 probes the check replays), and the reference server, clean, under every quirk that breaks
-openai-node and under some deviations it copes with. Tests that run node skip with the
-reason when node is missing or `npm ci` has not been run in conformance/clients/node.
+openai-node and under some deviations it copes with. Tests that run node get the SDK the way
+`conformance run` does (installed once into the user cache on first use) and skip with the
+reason when that cannot be (no node, no npm). The install itself (once, under concurrency, on
+failure) is tested with a stand-in `npm` on PATH in a scratch cache.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import struct
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +33,18 @@ from conformance.providers import ModelConfig, Provider
 from conformance.results import CheckResult, Status
 from conformance.transport import ProviderClient
 
-needs_node = pytest.mark.skipif(client_node.node_unavailable() is not None, reason=str(client_node.node_unavailable()))
+
+
+@pytest.fixture(scope="module")
+def node_sdk() -> Path:
+    """The pinned SDK, installed on first use as `conformance run` does; skip with the reason when it cannot be."""
+    found = client_node.ensure_node_sdk(install=True)
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+needs_node = pytest.mark.usefixtures("node_sdk")
 
 CHAT = ModelConfig("fake-chat", 64, "max_tokens")
 EMBED = ModelConfig("fake-embed", 64, "max_tokens")
@@ -128,9 +146,13 @@ def run_on(handler: Any, *, tools: bool = True, embeddings: bool = True) -> Chec
 # ---------------------------------------------------------------- the packaging
 
 
+def lockfile() -> dict[str, Any]:
+    return json.loads((client_node.NODE_PACKAGE / "package-lock.json").read_text("utf-8"))
+
+
 def test_the_sdk_is_pinned_to_one_exact_version_in_package_json_and_lockfile() -> None:
     pin = client_node.pinned_version()
-    lock = json.loads((client_node.NODE_DIR / "package-lock.json").read_text("utf-8"))
+    lock = lockfile()
     assert pin and pin[0].isdigit() and pin.count(".") == 2, f"not an exact version: {pin!r}"
     assert lock["packages"][""]["dependencies"]["openai"] == pin
     assert lock["packages"]["node_modules/openai"]["version"] == pin
@@ -164,8 +186,8 @@ def test_only_successful_responses_are_replayed() -> None:
     assert "tools_auto" not in result.message and "emb_base64" in result.message
 
 
-def test_no_successful_response_is_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_node, "node_unavailable", lambda: None)
+def test_no_successful_response_is_no_verdict(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(client_node, "ensure_node_sdk", lambda install: tmp_path)
     result = run_on(lambda request: wire(500, {"error": {"message": "down"}}), tools=False, embeddings=False)
     assert result.status is Status.ERROR
     assert "no successful response" in result.message
@@ -182,19 +204,106 @@ def test_skips_when_node_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.requests == 0
 
 
-def test_skips_when_npm_ci_has_not_been_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(client_node.shutil, "which", lambda name: "/usr/bin/node")
-    monkeypatch.setattr(client_node, "NODE_DIR", tmp_path)
+def test_skips_when_the_sdk_is_missing_and_npm_is_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(client_node.shutil, "which", lambda name: "/usr/bin/node" if name == "node" else None)
     result = run_on(FakeProvider().handle)
     assert result.status is Status.SKIPPED
-    assert "run `npm ci` in conformance/clients/node" in result.message
+    assert result.message == f"npm not found on PATH: install npm so openai-node {client_node.pinned_version()} can be installed on first use"
+
+
+def test_skips_when_installing_is_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CONFORMANCE_NO_INSTALL", "1")
+    monkeypatch.setattr(client_node.shutil, "which", lambda name: f"/usr/bin/{name}")
+    result = run_on(FakeProvider().handle)
+    assert result.status is Status.SKIPPED
+    assert "is not installed in" in result.message and "turned off (--no-install, $CONFORMANCE_NO_INSTALL)" in result.message
+
+
+# ---------------------------------------------------------------- installing the SDK on first use
+
+# Stands in for npm: logs each call, takes a moment (so racers overlap), then installs a fake
+# openai package, or fails like npm does when FAKE_NPM_FAIL is set.
+FAKE_NPM = textwrap.dedent(
+    """\
+    #!/bin/sh
+    echo "$PWD $*" >> "$FAKE_NPM_LOG"
+    if [ -n "$FAKE_NPM_FAIL" ]; then echo "npm error code ETIMEDOUT" >&2; exit 1; fi
+    sleep 0.3
+    mkdir -p node_modules/openai && echo '{"name": "openai"}' > node_modules/openai/package.json
+    """
+)
+
+
+@pytest.fixture
+def fake_npm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A scratch cache and the stand-in npm first on PATH; returns npm's call log."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "npm.log"
+    bin_dir.mkdir()
+    # Only `which node` is asked here: node never runs in these tests.
+    for name, script in (("npm", FAKE_NPM), ("node", "#!/bin/sh\nexit 1\n")):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAKE_NPM_LOG", str(log))
+    monkeypatch.delenv("CONFORMANCE_NO_INSTALL", raising=False)
+    return log
+
+
+def cache_listing(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "cache" / "openai-compat-conformance").iterdir())
+
+
+def test_the_first_use_installs_the_pinned_sdk_once_into_the_user_cache(
+    fake_npm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = client_node.ensure_node_sdk(install=True)
+    assert first == client_node.sdk_dir() and first.parent == tmp_path / "cache" / "openai-compat-conformance"
+    assert re.fullmatch(r"node-[0-9a-f]{16}", first.name)
+    assert (first / "package-lock.json").read_bytes() == (client_node.NODE_PACKAGE / "package-lock.json").read_bytes()
+    notice = capsys.readouterr().err
+    assert notice.count("\n") == 1 and f"installing openai-node {client_node.pinned_version()} once" in notice
+    assert client_node.ensure_node_sdk(install=True) == first
+    [call] = fake_npm.read_text().splitlines()
+    assert call.endswith(" ci --no-audit --no-fund --ignore-scripts --engine-strict=false --loglevel=error")
+    assert cache_listing(tmp_path) == [first.name, first.name + ".lock"]
+
+
+def test_concurrent_first_runs_install_once(fake_npm: Path, tmp_path: Path) -> None:
+    code = "from conformance.checks.client_node import ensure_node_sdk; print(ensure_node_sdk(True))"
+    racers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [racer.communicate(timeout=120) for racer in racers]
+    assert {out.strip() for out, _ in outputs} == {str(client_node.sdk_dir())}, outputs
+    assert len(fake_npm.read_text().splitlines()) == 1
+    assert sum("installing openai-node" in err for _, err in outputs) == 1
+    assert cache_listing(tmp_path) == [client_node.sdk_dir().name, client_node.sdk_dir().name + ".lock"]
+
+
+def test_a_failed_install_is_the_reason_and_leaves_nothing_behind(
+    fake_npm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NPM_FAIL", "1")
+    reason = client_node.ensure_node_sdk(install=True)
+    assert isinstance(reason, str) and reason.startswith("could not install openai-node")
+    assert "npm ci failed (exit 1): npm error code ETIMEDOUT" in reason
+    assert cache_listing(tmp_path) == [client_node.sdk_dir().name + ".lock"]
+
+
+def test_the_replay_script_is_placed_beside_the_sdk_under_its_content_hash(tmp_path: Path) -> None:
+    placed = client_node.replay_script(tmp_path)
+    assert placed.parent == tmp_path and re.fullmatch(r"replay-[0-9a-f]{12}\.mjs", placed.name)
+    assert placed.read_bytes() == (client_node.NODE_PACKAGE / "replay.mjs").read_bytes()
+    assert client_node.replay_script(tmp_path) == placed
+    assert [p.name for p in tmp_path.iterdir()] == [placed.name]
 
 
 @pytest.fixture
 def fake_script(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """Replace replay.mjs by a script the test writes."""
     script = tmp_path / "replay.mjs"
-    monkeypatch.setattr(client_node, "SCRIPT", script)
+    monkeypatch.setattr(client_node, "replay_script", lambda sdk: script)
     yield script
 
 
@@ -210,14 +319,14 @@ def test_a_crashing_script_is_no_verdict_with_its_stderr(fake_script: Path) -> N
 def test_a_hanging_script_is_no_verdict(fake_script: Path) -> None:
     fake_script.write_text("setTimeout(() => {}, 30000);\n")
     with pytest.raises(NoVerdict, match="did not finish within 0.5 s"):
-        client_node.run_replay(b"{}", timeout_s=0.5)
+        client_node.run_replay(b"{}", fake_script, timeout_s=0.5)
 
 
 @needs_node
 def test_output_that_is_not_json_is_no_verdict(fake_script: Path) -> None:
     fake_script.write_text("process.stdout.write('hello');\n")
     with pytest.raises(NoVerdict, match="printed no JSON"):
-        client_node.run_replay(b"{}")
+        client_node.run_replay(b"{}", fake_script)
 
 
 def test_a_failing_control_replay_is_no_verdict_not_fail() -> None:
@@ -226,14 +335,13 @@ def test_a_failing_control_replay_is_no_verdict_not_fail() -> None:
         client_node.findings([], output)
 
 
-@needs_node
-def test_the_script_reports_versions_and_one_result_per_step() -> None:
+def test_the_script_reports_versions_and_one_result_per_step(node_sdk: Path) -> None:
     provider = Provider(name="fake", base_url="http://fake.invalid/v1", models={"chat": (CHAT,)})
     client = ProviderClient(provider, transport=httpx.MockTransport(FakeProvider().handle))
     from conformance.probes import PROBES
 
     step = client_node.Step("chat_basic", "create", client.send(PROBES["chat_basic"](CHAT)))
-    output = client_node.run_replay(client_node.payload([step]))
+    output = client_node.run_replay(client_node.payload([step]), client_node.replay_script(node_sdk))
     assert output["sdk"] == client_node.pinned_version()
     assert output["control"] == {"ok": True, "error": None}
     [only] = output["steps"]
@@ -270,10 +378,8 @@ REFERENCE_TOLERATED = {
 
 
 @pytest.fixture(scope="module")
-def reference_verdicts() -> dict[str, CheckResult]:
+def reference_verdicts(node_sdk: Path) -> dict[str, CheckResult]:
     """client.openai_node on the clean reference server and under each quirk above, in parallel."""
-    if client_node.node_unavailable():
-        pytest.skip(str(client_node.node_unavailable()))
     pytest.importorskip("conformance.reference.testing", reason="the reference server is not available")
     from concurrent.futures import ThreadPoolExecutor
 

@@ -26,24 +26,50 @@ in-stream error event (the SDK rightly raises APIError on those; errors.* judges
 
 What this check is not: a test of the SDK or of Node. A canned known-good replay runs first in
 the script; if it fails the environment is broken and the verdict is `error`, never `fail`.
-Node missing or `npm ci` not run is `skipped`; a crash, a timeout or unreadable output of the
-script is `error` with an excerpt of its stderr.
+Node missing, or the SDK missing and not installable, is `skipped` with the reason; a crash, a
+timeout or unreadable output of the script is `error` with an excerpt of its stderr.
+
+The SDK on first use (`ensure_node_sdk`): the package ships package.json, the lock file and the
+script; the first run with npm on PATH runs `npm ci` from that lock into the user cache
+(`$XDG_CACHE_HOME/openai-compat-conformance/node-<lock hash>`, else `~/.cache/...`), once: a
+lock file serialises concurrent processes (xdist workers, parallel runs) and the finished folder
+appears by an atomic rename, so nobody ever sees half an install. `conformance run --no-install`
+(CONFORMANCE_NO_INSTALL=1) turns that off.
+
+The pin is the current major, openai 7.x, although it declares node >= 22 and Node 20 is still
+common: the check is about what today's SDK makes of a provider, and 7.x judges differently from
+6.x (6.49.0, the last without an engine range, accepts a streamed tool call without `index` and
+a finish_reason on every chunk; 7.x rejects both, as quirks.yaml records). Running it on an
+older Node is safe for the verdicts: the script's known-good control replay runs first, so an
+SDK that misbehaves on this Node gives `error`, never `fail`, and the note names both versions.
+npm ci is told `--engine-strict=false` so a user's engine-strict npmrc does not block that.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
+import functools
+import hashlib
+import importlib.resources
 import json
 import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, the atomic rename alone keeps installs whole
+    fcntl = None  # type: ignore[assignment]
 
 from conformance.checks.base import Context, Fail, NoVerdict, Skip, check
 from conformance.checks.common import excerpt, text_of
@@ -51,11 +77,15 @@ from conformance.checks.embeddings import decode_base64_f32
 from conformance.checks.tools import accumulate_tool_calls
 from conformance.transport import Exchange
 
-NODE_DIR = Path(__file__).parent.parent / "clients" / "node"
-SCRIPT = NODE_DIR / "replay.mjs"
+NODE_PACKAGE = importlib.resources.files("conformance") / "clients" / "node"  # package.json, lock, replay.mjs
+SCRIPT_NAME = "replay.mjs"
+LOCK_NAME = "package-lock.json"
+CACHE_APP = "openai-compat-conformance"
+NO_INSTALL_ENV = "CONFORMANCE_NO_INSTALL"
+NPM_CI = ("ci", "--no-audit", "--no-fund", "--ignore-scripts", "--engine-strict=false", "--loglevel=error")
+NPM_TIMEOUT_S = 600.0
 TIMEOUT_S = 60.0
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
-NPM_HINT = "run `npm ci` in conformance/clients/node"
 
 CALL_LABELS = {
     "create": "chat.completions.create",
@@ -85,21 +115,120 @@ class Step:
         return body
 
 
-def node_unavailable() -> str | None:
-    """Why the Node replay cannot run here (the check is then skipped), or None."""
-    if shutil.which("node") is None:
-        return "node not found on PATH: install Node.js to replay responses through openai-node"
-    if not (NODE_DIR / "node_modules" / "openai" / "package.json").is_file():
-        return f"the openai npm package is not installed: {NPM_HINT}"
-    return None
-
-
 def pinned_version() -> str | None:
     """The exact openai version package.json pins."""
     try:
-        return json.loads((NODE_DIR / "package.json").read_text("utf-8"))["dependencies"]["openai"]
+        return json.loads((NODE_PACKAGE / "package.json").read_text("utf-8"))["dependencies"]["openai"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+# ---------------------------------------------------------------- the SDK, installed on first use
+
+
+def cache_root() -> Path:
+    """`$XDG_CACHE_HOME/openai-compat-conformance`, else `~/.cache/...` (the XDG rule: a relative
+    XDG_CACHE_HOME is ignored)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / CACHE_APP
+
+
+def sdk_dir() -> Path:
+    """Where the pinned SDK lives: one folder per lock file, so a new pin never reuses an old install."""
+    digest = hashlib.sha256((NODE_PACKAGE / LOCK_NAME).read_bytes()).hexdigest()[:16]
+    return cache_root() / f"node-{digest}"
+
+
+def _installed(folder: Path) -> bool:
+    return (folder / "node_modules" / "openai" / "package.json").is_file()
+
+
+def ensure_node_sdk(install: bool = True) -> Path | str:
+    """The folder whose node_modules holds the pinned openai-node, or why there is none.
+
+    Installs it once (npm ci from the packaged lock, with a one-line notice on stderr) when it is
+    missing, npm is on PATH, `install` is true and CONFORMANCE_NO_INSTALL is not set. Safe when
+    several processes ask at once. A failed install is not retried within the process."""
+    if shutil.which("node") is None:
+        return "node not found on PATH: install Node.js to replay responses through openai-node"
+    target = sdk_dir()
+    if _installed(target):
+        return target
+    pin = pinned_version()
+    if not install or os.environ.get(NO_INSTALL_ENV):
+        return f"openai-node {pin} is not installed in {target} and installing it is turned off (--no-install, ${NO_INSTALL_ENV})"
+    npm = shutil.which("npm")
+    if npm is None:
+        return f"npm not found on PATH: install npm so openai-node {pin} can be installed on first use"
+    return _install(target, npm)
+
+
+@functools.cache
+def _install(target: Path, npm: str) -> Path | str:
+    """npm ci into a staging folder beside `target`, renamed into place when complete."""
+    pin = pinned_version()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(target.with_name(target.name + ".lock")):
+            if _installed(target):  # another process finished it while this one waited
+                return target
+            print(f"conformance: installing openai-node {pin} once, for client.openai_node, into {target} "
+                  "(npm ci; --no-install turns this off)", file=sys.stderr, flush=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+            try:
+                failure = _npm_ci(npm, staging)
+                if failure:
+                    return f"could not install openai-node {pin}: {failure}"
+                if target.exists():  # an incomplete folder (someone deleted node_modules/openai): replace it
+                    shutil.rmtree(target)
+                os.rename(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; left over on failure
+    except OSError as exc:
+        return f"could not install openai-node {pin} into {target.parent}: {exc}"
+    return target
+
+
+def _npm_ci(npm: str, folder: Path) -> str | None:
+    """Run npm ci from the packaged package.json + lock in `folder`; None when openai is installed."""
+    for name in ("package.json", LOCK_NAME):
+        (folder / name).write_bytes((NODE_PACKAGE / name).read_bytes())
+    try:
+        proc = subprocess.run(
+            [npm, *NPM_CI], cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, timeout=NPM_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"npm ci did not finish within {NPM_TIMEOUT_S:g} s"
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        return f"npm ci failed (exit {proc.returncode}): {excerpt(err[-600:], 600) or '(no stderr)'}"
+    if not _installed(folder):
+        return "npm ci succeeded but installed no node_modules/openai"
+    return None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (released by the OS if the process dies)."""
+    with open(path, "a+b") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def replay_script(sdk: Path) -> Path:
+    """replay.mjs inside the SDK folder, where node resolves `openai` from.
+
+    The copy is named by its content hash, so two installed versions of this package sharing the
+    cache never run each other's script; it is written to a temporary name and renamed."""
+    data = (NODE_PACKAGE / SCRIPT_NAME).read_bytes()
+    path = sdk / f"replay-{hashlib.sha256(data).hexdigest()[:12]}.mjs"
+    if not path.is_file():
+        fd, tmp = tempfile.mkstemp(dir=sdk, prefix=".replay-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    return path
 
 
 def _not_replayable(ex: Exchange) -> str | None:
@@ -157,8 +286,8 @@ def payload(steps: list[Step]) -> bytes:
     return json.dumps({"exchanges": exchanges, "steps": calls}, ensure_ascii=False).encode("utf-8")
 
 
-def run_replay(data: bytes, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-    """Run `node replay.mjs` on `data`; its parsed output, or NoVerdict saying why there is none."""
+def run_replay(data: bytes, script: Path, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+    """Run `node <script>` on `data`; its parsed output, or NoVerdict saying why there is none."""
     node = shutil.which("node")
     if node is None:
         raise Skip("node not found on PATH")
@@ -167,7 +296,7 @@ def run_replay(data: bytes, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.run(
-                [node, str(SCRIPT)], check=False, input=data, stdout=out, stderr=err, cwd=NODE_DIR, env=env, timeout=timeout_s
+                [node, str(script)], check=False, input=data, stdout=out, stderr=err, cwd=script.parent, env=env, timeout=timeout_s
             )
         except subprocess.TimeoutExpired:
             raise NoVerdict(f"node replay.mjs did not finish within {timeout_s:g} s: {_tail(err)}") from None
@@ -478,13 +607,17 @@ def findings(steps: list[Step], result: dict[str, Any]) -> list[str]:
 
 @check("client.openai_node")
 def client_openai_node(ctx: Context) -> str | None:
-    reason = node_unavailable()
-    if reason:
-        raise Skip(reason)
+    sdk_folder = ensure_node_sdk(install=True)
+    if isinstance(sdk_folder, str):
+        raise Skip(sdk_folder)
     steps = plan(ctx)
     if not steps:
         raise NoVerdict("no successful response to replay through the SDK")
-    result = run_replay(payload(steps))
+    try:
+        script = replay_script(sdk_folder)
+    except OSError as exc:
+        raise NoVerdict(f"could not place replay.mjs in {sdk_folder}: {exc}") from None
+    result = run_replay(payload(steps), script)
     sdk, node, engines = result.get("sdk"), result.get("node"), result.get("sdk_engines")
     ctx.note(f"replayed through openai-node {sdk} on node {node} (the SDK declares node {engines})")
     if result.get("unhandled"):
@@ -492,7 +625,7 @@ def client_openai_node(ctx: Context) -> str | None:
         ctx.note(f"openai-node left unhandled promise rejections: {excerpt(result['unhandled'], 300)}")
     pin = pinned_version()
     if pin and sdk != pin:
-        ctx.note(f"installed openai {sdk} differs from the pinned {pin}: {NPM_HINT}")
+        ctx.note(f"installed openai {sdk} differs from the pinned {pin}: delete {sdk_folder} to reinstall it")
     lines = findings(steps, result)
     if lines:
         for line in lines[1:10]:
