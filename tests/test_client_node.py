@@ -17,7 +17,6 @@ import re
 import struct
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,17 +222,19 @@ def test_skips_when_installing_is_turned_off(monkeypatch: pytest.MonkeyPatch, tm
 
 # ---------------------------------------------------------------- installing the SDK on first use
 
-# Stands in for npm: logs each call, takes a moment (so racers overlap), then installs a fake
-# openai package, or fails like npm does when FAKE_NPM_FAIL is set.
-FAKE_NPM = textwrap.dedent(
-    """\
-    #!/bin/sh
-    echo "$PWD $*" >> "$FAKE_NPM_LOG"
-    if [ -n "$FAKE_NPM_FAIL" ]; then echo "npm error code ETIMEDOUT" >&2; exit 1; fi
-    sleep 0.3
-    mkdir -p node_modules/openai && echo '{"name": "openai"}' > node_modules/openai/package.json
-    """
-)
+# Stands in for npm (Python, so it needs nothing else on PATH): logs each call, takes a moment (so
+# racers overlap), then installs a fake openai package, or fails like npm does when FAKE_NPM_FAIL is set.
+FAKE_NPM = f"""#!{sys.executable}
+import os, pathlib, sys, time
+with open(os.environ["FAKE_NPM_LOG"], "a") as log:
+    log.write(os.getcwd() + " " + " ".join(sys.argv[1:]) + "\\n")
+if os.environ.get("FAKE_NPM_FAIL"):
+    sys.exit("npm error code ETIMEDOUT")
+time.sleep(0.3)
+package = pathlib.Path("node_modules/openai")
+package.mkdir(parents=True)
+(package / "package.json").write_text('{{"name": "openai"}}')
+"""
 
 
 @pytest.fixture
