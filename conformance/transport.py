@@ -23,12 +23,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 
 from conformance.chat_stream import ChatStream, decode_chat_stream
 from conformance.providers import Provider
+from conformance.redact import REDACTED, Redactor, Secret  # noqa: F401 - REDACTED re-exported
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 TRUNCATED_KEEP_BYTES = 256 * 1024  # what is kept of a body that went past MAX_BODY_BYTES
@@ -37,8 +38,8 @@ EXCERPT_BYTES = 8 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 3
 MAX_RETRY_WAIT_S = 20.0
-REDACTED = "***REDACTED***"
 _NO_KEY = object()
+_MARK = "\0"  # wraps a placeholder's name in a shown string, so a curl can splice "$NAME" in
 
 
 @dataclass(frozen=True)
@@ -52,39 +53,6 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     stream: bool = False
     api_key: Any = _NO_KEY
-
-
-class Redactor:
-    """Replaces every secret value (keys, secret headers and query values) wherever it appears."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return self._secrets
-
-    def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-
-    def bytes(self, value: bytes) -> bytes:
-        for secret in self._secrets:
-            encoded = secret.encode("utf-8")
-            if encoded in value:
-                value = value.replace(encoded, REDACTED.encode("ascii"))
-        return value
-
-    def value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.value(v) for v in value]
-        return value
 
 
 @dataclass
@@ -105,6 +73,7 @@ class Exchange:
     retries: int = 0
     stream_requested: bool = False
     curl: str = ""
+    target: str = field(default="", repr=False)  # the URL really requested (`url` is the shown one)
 
     @property
     def ok(self) -> bool:
@@ -254,7 +223,7 @@ class ProviderClient:
     def __init__(self, provider: Provider, transport: httpx.BaseTransport | None = None) -> None:
         self.provider = provider
         self.redactor = Redactor(provider.secrets())
-        _LOG_FILTER.add(self.redactor.secrets)
+        _LOG_FILTER.add(provider.secrets())
         timeout = httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s))
         limits = httpx.Limits(max_connections=max(1, provider.max_concurrency) + 2)
         self._client = httpx.Client(
@@ -267,11 +236,21 @@ class ProviderClient:
     def close(self) -> None:
         self._client.close()
 
-    def url(self, path: str) -> str:
-        url = self.provider.base_url.rstrip("/") + "/" + path.lstrip("/")
-        if self.provider.query:
-            url += ("&" if "?" in url else "?") + urlencode(self.provider.query)
+    def url(self, path: str, mark: str = "") -> str:
+        """The URL for `path`; with `mark`, secrets in it appear as marked placeholders."""
+        url = self._base_path(path, mark)
+        query = self._query_marked(mark) if mark else list(self.provider.query.items())
+        if query:
+            pairs = [f"{quote_plus(k)}={v}" if mark and mark in v else urlencode({k: v}) for k, v in query]
+            url += ("&" if "?" in url else "?") + "&".join(pairs)
         return url
+
+    def _base_path(self, path: str, mark: str = _MARK) -> str:
+        base = self.provider.shown(self.provider.base_url, mark) if mark else self.provider.base_url
+        return base.rstrip("/") + "/" + path.lstrip("/")
+
+    def _query_marked(self, mark: str = _MARK) -> list[tuple[str, str]]:
+        return [(k, self.provider.shown(v, mark)) for k, v in self.provider.query.items()]
 
     def send(self, req: Request, gate: Callable[[], str | None] | None = None) -> Exchange:
         """Send with bounded retries on 429/502/503/504 and connection errors; never raises.
@@ -293,18 +272,16 @@ class ProviderClient:
             body = json.dumps(req.json, ensure_ascii=False).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
         url = self.url(req.path)
-        shown_headers = {
-            k: ("Bearer $API_KEY" if k == "Authorization" else "$API_KEY") if key and v.endswith(key) else v
-            for k, v in headers.items()
-        }
+        marked = {k: self.provider.shown(v, _MARK) for k, v in headers.items()}
         ex = Exchange(
             method=req.method,
-            url=url,
-            request_headers=shown_headers,
+            url=_unmark(self.url(req.path, _MARK)),
+            request_headers={k: _unmark(v) for k, v in marked.items()},
             request_body=req.json if req.json is not None else (body or b"").decode("utf-8", "replace")[:2000],
             stream_requested=req.stream,
-            curl=_curl(req.method, url, shown_headers, body),
+            curl=_curl(req.method, self._base_path(req.path), self._query_marked(), marked, body),
         )
+        ex.target = url
         attempt = 0
         while True:
             if not self._attempt(ex, headers, body, gate):
@@ -337,7 +314,7 @@ class ProviderClient:
         deadline = start + self.provider.timeout_s
         received = bytearray()  # outside the try: what arrived before a transport error is evidence
         try:
-            with self._client.stream(ex.method, ex.url, headers=headers, content=body) as resp:
+            with self._client.stream(ex.method, ex.target or ex.url, headers=headers, content=body) as resp:
                 ex.status = resp.status_code
                 ex.headers = {k.lower(): v for k, v in resp.headers.items()}
                 for chunk in _body_chunks(resp):
@@ -363,12 +340,10 @@ class ProviderClient:
             ex.error = f"{type(exc).__name__}: {exc}"
         except zlib.error as exc:
             ex.error = f"DecodingError: {ex.headers.get('content-encoding')} body does not inflate: {exc}"
-        # A provider that echoes a secret back (in an error message, a model id...) has it replaced
-        # here, as the body is read: checks excerpt bodies into messages, and an excerpt that cuts
-        # a key in half would slip past any later redaction of whole values.
-        ex.body = self.redactor.bytes(bytes(received))
-        ex.headers = self.redactor.value(ex.headers)
-        ex.error = self.redactor.text(ex.error) if ex.error else ex.error
+        # The raw bytes: verdicts are taken on what the provider sent. Only what is recorded
+        # (messages, evidence, logs) is redacted, by `Redactor`, which also catches pieces of a
+        # secret that an excerpt cut in half (see conformance/redact.py).
+        ex.body = bytes(received)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
 
 
@@ -451,14 +426,35 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _curl(method: str, url: str, headers: dict[str, str], body: bytes | None) -> str:
-    """A command that reproduces the request, with the key as $API_KEY (double-quoted so it expands)."""
-    parts = ["curl", "-sS", "-N" if headers.get("Accept") == "text/event-stream" else "", "-X", method, shlex.quote(url)]
+def _curl(method: str, url: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes | None) -> str:
+    """A command that reproduces the request: every argument shell-quoted, each secret spliced in
+    as its own `"$NAME"` word (so it expands from the environment and nothing else does), query
+    parameters holding a secret passed with `--url-query` (curl URL-encodes the expanded value)."""
+    parts = ["curl", "-sS"]
+    if headers.get("Accept") == "text/event-stream":
+        parts.append("-N")
+    plain = [(k, v) for k, v in query if _MARK not in v]
+    if plain:
+        url += ("&" if "?" in url else "?") + urlencode(plain)
+    parts += ["-X", shlex.quote(method), _shell_word(url)]
+    parts += [f"--url-query {_shell_word(f'{k}={v}')}" for k, v in query if _MARK in v]
     for k, v in headers.items():
-        if k == "Accept":
-            continue
-        parts += ["-H", f'"{k}: {v}"' if "$API_KEY" in v else shlex.quote(f"{k}: {v}")]
+        if k != "Accept":
+            parts += ["-H", _shell_word(f"{k}: {v}")]
     if body:
         text = body.decode("utf-8", errors="replace")
         parts += ["--data-raw", shlex.quote(text if len(text) < 6000 else text[:6000] + "...")]
-    return " ".join(p for p in parts if p)
+    return " ".join(parts)
+
+
+def _shell_word(marked: str) -> str:
+    """One shell word: literal text single-quoted, each marked placeholder as `"$NAME"`."""
+    pieces = marked.split(_MARK)
+    out = [f'"${p}"' if i % 2 else shlex.quote(p) for i, p in enumerate(pieces) if p or i % 2]
+    return "".join(out) or "''"
+
+
+def _unmark(marked: str) -> str:
+    """A marked string as shown in evidence: `\\0API_KEY\\0` -> `$API_KEY`."""
+    pieces = marked.split(_MARK)
+    return "".join(f"${p}" if i % 2 else p for i, p in enumerate(pieces))

@@ -48,7 +48,7 @@ def test_azure_style_api_key_header() -> None:
 
     ex = client(handler, auth="api-key").send(Request("GET", "/models"))
     assert seen["api-key"] == KEY and "authorization" not in seen
-    assert '"api-key: $API_KEY"' in ex.curl
+    assert "-H 'api-key: '\"$API_KEY\"" in ex.curl
 
 
 def test_curl_reproduces_the_request_with_the_key_as_a_variable() -> None:
@@ -56,7 +56,7 @@ def test_curl_reproduces_the_request_with_the_key_as_a_variable() -> None:
         Request("POST", "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "it's"}]})
     )
     assert ex.curl.startswith("curl -sS -X POST http://127.0.0.1:9/v1/chat/completions")
-    assert '-H "Authorization: Bearer $API_KEY"' in ex.curl
+    assert "-H 'Authorization: Bearer '\"$API_KEY\"" in ex.curl
     assert KEY not in ex.curl
     assert "--data-raw" in ex.curl
 
