@@ -15,12 +15,15 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field, replace
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from conformance.redact import MIN_SEARCH_LENGTH, Secret
 from conformance.results import Expectation, Status
+from conformance.textsafe import CONTROLS, terminal_text
 
 CAPABILITIES = ("chat", "tools", "embeddings")
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "budget_tokens": None,
 }
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(Exception):
@@ -75,6 +79,7 @@ class Provider:
     builtin_options: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
     api_key: str | None = field(default=None, repr=False, compare=False)
+    env_secrets: tuple[Secret, ...] = field(default=(), repr=False, compare=False)
 
     def model_configs(self, capability: str) -> tuple[ModelConfig, ...]:
         return self.models.get(capability, ())
@@ -86,12 +91,25 @@ class Provider:
                     return cfg
         return None
 
-    def secrets(self) -> tuple[str, ...]:
-        """Every value that must never appear in output: the key and secret-looking headers/query."""
-        values = [self.api_key or ""]
-        values += [v for k, v in self.headers.items() if is_secret_name(k)]
-        values += [v for k, v in self.query.items() if is_secret_name(k)]
-        return tuple(v for v in values if v and len(v) >= 4)
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every value that must never appear in output, with the placeholder shown in its place:
+        the key (`$API_KEY`), every value interpolated from the environment that `public_env` does
+        not name (`$VAR`), and secret-named literal headers and query values (`$X_API_KEY`)."""
+        found = [Secret(self.api_key, "$API_KEY")] if self.api_key else []
+        found += self.env_secrets
+        for k, v in [*self.headers.items(), *self.query.items()]:
+            if is_secret_name(k) and v and not any(s.value in v for s in found):
+                found.append(Secret(v, "$" + re.sub(r"[^A-Za-z0-9_]", "_", k).upper()))
+        return tuple(sorted(found, key=lambda s: len(s.value), reverse=True))
+
+    def shown(self, text: str, mark: str = "") -> str:
+        """`text` (a URL, a header value) with every secret replaced by its placeholder. With
+        `mark`, the placeholder's name is wrapped in it (`\\0API_KEY\\0`) so a curl can splice
+        it in as its own shell word."""
+        for secret in self.secrets():
+            name = secret.placeholder.lstrip("$")
+            text = text.replace(secret.value, f"{mark}{name}{mark}" if mark else f"${name}")
+        return text
 
     def with_endpoint(self, base_url: str, api_key: str | None) -> Provider:
         """The same provider pointed at a started server (the built-in reference server)."""
@@ -101,7 +119,7 @@ class Provider:
         """What results.json records about the provider: no secrets."""
         return {
             "name": self.name,
-            "base_url": self.base_url,
+            "base_url": self.shown(self.base_url),
             "builtin": self.builtin,
             "models": {cap: [m.name for m in cfgs] for cap, cfgs in self.models.items()},
             "claims": {m.name: m.claims for cfgs in self.models.values() for m in cfgs if m.claims},
@@ -110,6 +128,17 @@ class Provider:
                 k: {"status": e.status.value, "reason": e.reason, "link": e.link} for k, e in self.expect.items()
             },
             "prices": self.prices,
+            "redaction": self.redaction(),
+        }
+
+    def redaction(self) -> dict[str, int]:
+        """How this provider's secrets are kept out of the outputs (shown in the reports): how many
+        there are, and how many are too short to search for in provider text."""
+        found = self.secrets()
+        return {
+            "secrets": len(found),
+            "unsearched": sum(not s.searchable for s in found),
+            "min_length": MIN_SEARCH_LENGTH,
         }
 
 
@@ -136,16 +165,13 @@ def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = No
     """Load, interpolate and validate a providers file; raise ConfigError on the first problem."""
     env = dict(os.environ) if env is None else env
     file = str(path)
+    raw = _read_bounded(path, file)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot read the file ({exc.strerror or exc})") from exc
-    try:
-        text = raw.decode("utf-8")
-        node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        node, data = _parse(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start})") from exc
+    except _ShapeError as exc:
+        raise ConfigError(file, "", exc.message, exc.mark.line + 1) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -156,13 +182,20 @@ def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = No
     lines = _line_map(node)
     if data is None:
         raise ConfigError(file, "", "the file is empty; it needs a `providers:` list")
-    data = _interpolate(data, env, file, lines, "")
+    seen = _Interpolated(_public_env(data, file, lines))
+    data = _interpolate(data, env, file, lines, "", seen)
     _endpoint_choice(data, file, lines)
     _validate(data, file, lines)
     _builtin_options(data, file, lines)
     _policies(data, file, lines)
     defaults = {**DEFAULTS, **(data.get("defaults") or {})}
-    providers = tuple(_provider(p, defaults, env, file, lines, i) for i, p in enumerate(data["providers"]))
+    providers = tuple(
+        replace(
+            _provider(p, defaults, env, file, lines, i),
+            env_secrets=seen.secrets_under(f"providers[{i}]") + seen.secrets_under("defaults"),
+        )
+        for i, p in enumerate(data["providers"])
+    )
     seen: dict[str, int] = {}
     for i, p in enumerate(providers):
         if p.name in seen:
@@ -184,6 +217,7 @@ def _provider(
 ) -> Provider:
     from conformance.catalog import load_catalog
 
+    _check_endpoint(p, env, file, lines, i)
     catalog = load_catalog()
     cap = int(p.get("token_cap", defaults["token_cap"]))
     cap_param = p.get("cap_param", defaults["cap_param"])
@@ -245,13 +279,99 @@ def unknown_check_message(check_id: str) -> str:
     return f"unknown check id {check_id!r}{hint}"
 
 
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: a providers file with 200 providers is about 40 KB
+MAX_DEPTH = 32  # levels of nesting; a providers file needs about 6
+MAX_NODES = 20_000  # values once aliases are expanded; 200 providers are about 8,000
+
+
+class _ShapeError(Exception):
+    """A file past one of the limits above: refused while it is read, before anything costly."""
+
+    def __init__(self, message: str, mark: yaml.Mark) -> None:
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+
+def _read_bounded(path: str | os.PathLike[str], file: str) -> bytes:
+    """The file's bytes, refused past MAX_FILE_BYTES without reading the rest (a 78 MB file took
+    minutes to parse)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read the file ({exc.strerror or exc})") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        shown = f"{size / (1 << 20):.1f} MiB" if size > MAX_FILE_BYTES else "more"
+        limit = f"at most 1 MiB ({MAX_FILE_BYTES:,} bytes)"
+        raise ConfigError(file, "", f"the file is {shown}; a providers file may be {limit}")
+    return raw
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data, composed once, within the limits."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently),
+    nesting deeper than MAX_DEPTH and more than MAX_NODES values with aliases expanded.
+
+    Anchors and aliases stay allowed (they keep real files DRY); what is bounded is what they
+    expand to, counted while composing: an alias adds the size of the node it names, so a
+    "billion laughs" file is refused after a few hundred events instead of filling memory later
+    (in the line map, interpolation and schema validation, which all walk the expanded tree).
+    An alias to a node still being composed (a recursive structure) is refused too.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                raise _ShapeError("an alias refers to a node that contains it (a recursive structure)", mark)
+            self._count(self._sizes[id(node)], mark)
+            return node
+        if self._depth >= MAX_DEPTH:
+            raise _ShapeError(f"nested deeper than {MAX_DEPTH} levels (a providers file needs about 6)", mark)
+        self._depth += 1
+        start = self._expanded
+        self._count(1, mark)
+        node = super().compose_node(parent, index)
+        self._sizes[id(node)] = self._expanded - start
+        self._depth -= 1
+        return node
+
+    def _count(self, n: int, mark: yaml.Mark) -> None:
+        self._expanded += n
+        if self._expanded > MAX_NODES:
+            raise _ShapeError(
+                f"more than {MAX_NODES:,} values once anchors and aliases are expanded (an alias bomb?); "
+                "a providers file needs a few thousand at most",
+                mark,
+            )
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults`: merged keys may be overridden here, that is its point
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a {type(key).__name__} cannot be a key", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None,
@@ -260,6 +380,82 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+_URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls but TAB; CR/LF would start a new header
+_CHAR_NAMES = {"\r": "a carriage return (CR)", "\n": "a line break (LF)", "\x00": "a NUL character"}
+
+
+def url_problem(url: object) -> str | None:
+    """What makes `url` unusable as a base_url, or None: it must parse (httpx), be http(s) with a
+    host, carry no whitespace, control character, query, fragment or credentials. The message
+    never repeats a user name or password."""
+    import httpx
+
+    if not isinstance(url, str):
+        return "expected a URL string"
+    if _URL_USERINFO.match(url):
+        return (
+            "a base_url must not carry a user name or password (user:password@host). Put the key in an "
+            "environment variable named by api_key_env, or send a header whose value is ${VAR}"
+        )
+    shown = "'" + terminal_text(url, limit=200, one_line=True) + "'"
+    bad = re.search(r"\s", url) or CONTROLS.search(url)
+    if bad:
+        char = _CHAR_NAMES.get(bad.group(), repr(bad.group()))
+        return f"{shown} has {char} at character {bad.start() + 1}; a URL has no spaces or control characters"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"{shown} is not a valid URL ({terminal_text(exc, limit=200, one_line=True)})"
+    if parsed.scheme not in ("http", "https"):
+        return f"{shown} is not an http:// or https:// URL"
+    if not parsed.host:
+        return f"{shown} has no host"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return f"{shown} has port {parsed.port}; ports are 1-65535"
+    if "?" in url or "#" in url:
+        return f"{shown} has a query or fragment; give query parameters under `query:`"
+    return None
+
+
+def _header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as a header value, or None. Never quotes the value (a secret)."""
+    bad = _HEADER_VALUE_BAD.search(value)
+    if bad:
+        char = _CHAR_NAMES.get(bad.group(), f"the control character U+{ord(bad.group()):04X}")
+        return f"contains {char} at character {bad.start() + 1}; a header value is one line of text"
+    if not value.isascii():
+        at = next(i for i, c in enumerate(value) if not c.isascii())
+        return f"contains a non-ASCII character at character {at + 1}; header values are sent as ASCII"
+    return None
+
+
+def _check_endpoint(p: dict[str, Any], env: dict[str, str], file: str, lines: dict[str, int], i: int) -> None:
+    """What a request to this provider will carry, checked before anything is sent: the base_url,
+    header names (RFC 9110 tokens) and values, and the key (sent as a header value too)."""
+    base = f"providers[{i}]"
+    problem = url_problem(p["base_url"]) if "base_url" in p else None
+    if problem:
+        raise ConfigError(file, f"{base}.base_url", problem, lines.get(f"{base}.base_url"))
+    for name, value in (p.get("headers") or {}).items():
+        path = f"{base}.headers.{name}"
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            shown = terminal_text(repr(name), limit=100, one_line=True)
+            raise ConfigError(
+                file, path, f"{shown} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                lines.get(path) or lines.get(f"{base}.headers"),
+            )
+        problem = _header_value_problem(str(value))
+        if problem:
+            raise ConfigError(file, path, f"the value {problem}", lines.get(path))
+    key_env = p.get("api_key_env")
+    problem = _header_value_problem(env[key_env]) if key_env and env.get(key_env) else None
+    if problem:
+        path = f"{base}.api_key_env"
+        raise ConfigError(file, path, f"the key in ${key_env} {problem}", lines.get(path))
 
 
 def _endpoint_choice(data: Any, file: str, lines: dict[str, int]) -> None:
@@ -327,6 +523,16 @@ def _policies(data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
                 raise ConfigError(file, path, str(exc), lines.get(path)) from None
 
 
+def _public_env(data: Any, file: str, lines: dict[str, int]) -> frozenset[str]:
+    """`public_env: [TEAM, REGION]`: variables whose values may be shown in reports (not secrets)."""
+    names = data.get("public_env") if isinstance(data, dict) else None
+    if names is None:
+        return frozenset()
+    if not isinstance(names, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in names):
+        raise ConfigError(file, "public_env", "must be a list of environment variable names", lines.get("public_env"))
+    return frozenset(names)
+
+
 def skip_reason(provider: Provider, env: dict[str, str] | None = None) -> str | None:
     """Why this provider cannot run now (no key, disabled), or None. Reachability is probed separately."""
     env = dict(os.environ) if env is None else env
@@ -337,15 +543,44 @@ def skip_reason(provider: Provider, env: dict[str, str] | None = None) -> str | 
     return None
 
 
-def _interpolate(value: Any, env: dict[str, str], file: str, lines: dict[str, int], path: str) -> Any:
+@dataclass
+class _Interpolated:
+    """Where each value taken from the environment went (`providers[2].headers.Cookie` -> VAR)."""
+
+    public: frozenset[str]
+    env_values: list[tuple[str, str, str]] = field(default_factory=list)  # (path, var, value)
+
+    def secrets_under(self, prefix: str) -> tuple[Secret, ...]:
+        return tuple(
+            Secret(value, f"${var}")
+            for path, var, value in self.env_values
+            if var not in self.public and (path == prefix or path.startswith((prefix + ".", prefix + "[")))
+        )
+
+
+# Fields that name a test (its id, the report's rows): a secret there would be printed by pytest
+# itself, so a value from the environment is allowed there only when `public_env` names it.
+_IDENTITY_FIELD = re.compile(r"^providers\[\d+\]\.(name|tags|models|expect)\b")
+
+
+def _interpolate(value: Any, env: dict[str, str], file: str, lines: dict[str, int], path: str,
+                 seen: _Interpolated) -> Any:
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env and env[name] != "":
+                if name not in seen.public and _IDENTITY_FIELD.match(path):
+                    raise ConfigError(
+                        file, path,
+                        f"${{{name}}} comes from the environment, so its value is a secret and this field is"
+                        f" shown in test ids and reports; list {name} under `public_env:` to show it",
+                        lines.get(path),
+                    )
+                seen.env_values.append((path, name, env[name]))
                 return env[name]
             if default is not None:
-                return default
+                return default  # written in the file itself: not a secret
             raise ConfigError(
                 file, path, f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
                 lines.get(path),
@@ -353,9 +588,9 @@ def _interpolate(value: Any, env: dict[str, str], file: str, lines: dict[str, in
 
         return _VAR.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, file, lines, _join(path, k)) for k, v in value.items()}
+        return {k: _interpolate(v, env, file, lines, _join(path, k), seen) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, env, file, lines, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_interpolate(v, env, file, lines, f"{path}[{i}]", seen) for i, v in enumerate(value)]
     return value
 
 
@@ -367,6 +602,9 @@ def _validate(data: Any, file: str, lines: dict[str, int]) -> None:
         return
     # The deepest error is the most specific one a user can act on.
     err = max(errors, key=lambda e: e.pointer.count("/"))
+    message = err.message
+    if err.pointer.endswith("/base_url"):  # the schema's message would quote a password in the URL
+        message = url_problem(_at_pointer(data, err.pointer)) or message
     path = _pointer_to_path(err.pointer)
     line = lines.get(path)
     while line is None and path:
@@ -375,7 +613,17 @@ def _validate(data: Any, file: str, lines: dict[str, int]) -> None:
             break
         path = path_up
         line = lines.get(path)
-    raise ConfigError(file, _pointer_to_path(err.pointer), err.message, line)
+    raise ConfigError(file, _pointer_to_path(err.pointer), message, line)
+
+
+def _at_pointer(data: Any, pointer: str) -> Any:
+    """The value a JSON pointer names in `data`, or None."""
+    for part in [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/") if p != ""]:
+        try:
+            data = data[int(part)] if isinstance(data, list) else data[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return None
+    return data
 
 
 def _pointer_to_path(pointer: str) -> str:

@@ -1,18 +1,22 @@
-"""Which checks run for a provider, and running them: one at a time, repeated, or as a batch.
+"""Which checks run for a provider, and running them: one at a time, repeated, as a batch, or
+several providers' batches at once.
 
 `cases()` is the one place that expands providers x models x checks; the pytest plugin
 parametrizes from it. `run_batch()` runs a provider's cases concurrently in this process (bounded
 by the provider's limiter: at most `max_concurrency` requests in flight, `rpm` per minute), which
-is how one slow provider costs its own latency and not everybody's. `run_provider()` is the
-no-pytest entry point used by our tests, benchmarks and the quirk table.
+is how one slow provider costs its own latency and not everybody's. `ConcurrentBatches` runs the
+batches of every provider a process owns at the same time, each in its own thread, and hands each
+case's verdict to whoever waits for it (the pytest item that reports it): a run over N providers
+costs about its slowest provider, not the sum. `run_provider()` is the no-pytest entry point used
+by our tests, benchmarks and the quirk table.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import httpx
@@ -22,7 +26,7 @@ from conformance.checks import Session, run_check
 from conformance.providers import ModelConfig, Provider, skip_reason
 from conformance.results import CheckResult, Kind, Status
 
-ResultSink = Callable[[CheckResult], None]
+ResultSink = Callable[["Case", CheckResult], None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def unreachable_reason(provider: Provider, timeout_s: float = 3.0) -> str | None
         with httpx.Client(timeout=timeout_s) as client:
             client.get(provider.base_url.rstrip("/") + "/models")
     except httpx.HTTPError as exc:
-        return f"server not reachable at {provider.base_url} ({type(exc).__name__})"
+        return f"server not reachable at {provider.shown(provider.base_url)} ({type(exc).__name__})"
     return None
 
 
@@ -125,21 +129,25 @@ def run_case(session: Session, case: Case, skip: str | None = None, repeat: int 
 
 def run_batch(
     session: Session,
-    batch: list[Case],
+    batch: Sequence[Case],
     skip: str | None = None,
     repeat: int = 1,
     sink: ResultSink | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, CheckResult]:
-    """Run a provider's cases concurrently; `sink` sees each result as it finishes."""
+    """Run a provider's cases concurrently; `sink` sees each case and its result as it finishes.
+    Once `stop` is set, cases not yet started are not run (and are missing from the result)."""
     lock = threading.Lock()
     out: dict[str, CheckResult] = {}
 
     def one(case: Case) -> None:
+        if stop is not None and stop.is_set():
+            return
         result = run_case(session, case, skip, repeat)
         with lock:
             out[case.id] = result
             if sink is not None:
-                sink(result)
+                sink(case, result)
 
     workers = max(1, min(16, 2 * session.provider.max_concurrency, len(batch)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"conf-{session.provider.name}")
@@ -155,6 +163,90 @@ def run_batch(
         raise
     pool.shutdown()
     return out
+
+
+class NotRun(Exception):
+    """A case whose batch stopped (the run was interrupted or stopped early) before it ran."""
+
+
+SessionOpener = Callable[[], "tuple[Session, str | None]"]
+
+
+class ConcurrentBatches:
+    """The batches of several providers at once, each in its own thread; `result()` waits for one case.
+
+    `start()` launches a provider's batch (once); its session and skip reason are obtained in that
+    thread, so a slow reachability probe delays only its own provider. Cases already `recorded`
+    (by a worker that died) are handed out as they are and not sent again. `stop()` lets running
+    checks finish and starts nothing more; cases left waiting then raise `NotRun`.
+    """
+
+    def __init__(self, repeat: int = 1, sink: ResultSink | None = None) -> None:
+        self.repeat = repeat
+        self.sink = sink
+        self.stopped = threading.Event()
+        self._futures: dict[str, Future[CheckResult]] = {}
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(
+        self,
+        provider: str,
+        batch: Sequence[Case],
+        open_session: SessionOpener,
+        recorded: Mapping[str, CheckResult] | None = None,
+    ) -> None:
+        with self._lock:
+            if provider in self._started or self.stopped.is_set():
+                return
+            self._started.add(provider)
+            todo = []
+            for case in batch:
+                future = self._futures.setdefault(case.id, Future())
+                if recorded and case.id in recorded:
+                    future.set_result(recorded[case.id])
+                else:
+                    todo.append(case)
+        thread = threading.Thread(
+            target=self._run, args=(todo, open_session), name=f"conformance-{provider}", daemon=True
+        )
+        thread.start()
+
+    def started(self, provider: str) -> bool:
+        return provider in self._started
+
+    def result(self, case: Case) -> CheckResult:
+        """The verdict of a started case, once it is there (raises NotRun if it never will be)."""
+        future = self._futures.get(case.id)
+        if future is None:
+            raise NotRun(f"{case.id}: its provider's batch was not started")
+        return future.result()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _run(self, batch: list[Case], open_session: SessionOpener) -> None:
+        try:
+            session, skip = open_session()
+            run_batch(session, batch, skip, self.repeat, sink=self._deliver, stop=self.stopped)
+        except BaseException as exc:  # noqa: BLE001 - handed to the tests waiting for these cases
+            for case in batch:
+                self._settle(case, exc)
+            return
+        for case in batch:
+            self._settle(case, NotRun(f"{case.id}: not run, the run was stopped first"))
+
+    def _deliver(self, case: Case, result: CheckResult) -> None:
+        try:
+            if self.sink is not None:
+                self.sink(case, result)
+        finally:
+            self._futures[case.id].set_result(result)
+
+    def _settle(self, case: Case, exc: BaseException) -> None:
+        future = self._futures[case.id]
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _longest_first(case: Case) -> int:
