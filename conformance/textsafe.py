@@ -13,7 +13,7 @@ import re
 
 # C0 controls except TAB/LF (handled below), DEL, C1 controls, and the Unicode bidi controls
 # (LRM/RLM/ALM, embeddings/overrides U+202A-202E, isolates U+2066-2069).
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -23,7 +23,7 @@ def _visible(match: re.Match[str]) -> str:
 
 def strip_controls(text: str) -> str:
     """Every control and bidi character shown as a visible escape (`\\x1b`, `\\u202e`)."""
-    return _CONTROLS.sub(_visible, text)
+    return CONTROLS.sub(_visible, text)
 
 
 def terminal_text(text: object, limit: int | None = 2000, one_line: bool = False) -> str:
