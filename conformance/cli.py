@@ -27,6 +27,8 @@ import conformance
 
 from conformance.catalog import load_catalog
 from conformance.providers import ConfigError, load_providers
+from conformance.results import check_out_dir
+from conformance.textsafe import terminal_text
 
 EXIT_USAGE = 2
 PROVIDERS_FILE = "providers.yaml"
@@ -131,6 +133,12 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out)
+    problem = check_out_dir(out)
+    if problem:
+        print(f"conformance run: --out: {terminal_text(problem)}", file=sys.stderr)
+        return EXIT_USAGE
+    if (out / "junit.xml").is_symlink():  # pytest writes junit.xml itself, and would write through a link
+        (out / "junit.xml").unlink()
     pytest_args = [
         "--pyargs",
         "conformance.suite",
@@ -265,11 +273,15 @@ def cmd_list_quirks(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.results)
+    out = Path(args.out) if args.out else results.parent
+    problem = check_out_dir(out)
+    if problem:
+        print(f"conformance report: --out: {terminal_text(problem)}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        _rerender(results, Path(args.out) if args.out else results.parent, args.history, args.baseline,
-                  append=args.append_history)
+        _rerender(results, out, args.history, args.baseline, append=args.append_history)
     except (OSError, ValueError) as exc:
-        print(f"conformance report: {exc}", file=sys.stderr)
+        print(f"conformance report: {terminal_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
@@ -281,9 +293,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         d = diff_runs(read_results(Path(args.old)), read_results(Path(args.new)))
     except (OSError, ValueError) as exc:
-        print(f"conformance diff: {exc}", file=sys.stderr)
+        print(f"conformance diff: {terminal_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    print(json.dumps(d.to_dict(), indent=2) if args.json else d.to_text())
+    # JSON escapes every control character itself; the text names providers and quotes their messages.
+    print(json.dumps(d.to_dict(), indent=2) if args.json else terminal_text(d.to_text(), limit=None))
     return 1 if d.has_must_regression else 0
 
 
@@ -294,9 +307,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     try:
         merged = merge_runs([read_results(Path(p)) for p in args.inputs])
     except (OSError, ValueError) as exc:
-        print(f"conformance merge: {exc}", file=sys.stderr)
+        print(f"conformance merge: {terminal_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    write_results(Path(args.output), merged)
+    try:
+        write_results(Path(args.output), merged)
+    except OSError as exc:  # e.g. -o names a directory
+        print(f"conformance merge: {terminal_text(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"merged {len(args.inputs)} files: {len(merged.results)} results -> {args.output}")
     return 0
 
@@ -316,13 +333,13 @@ def _gate(results: Path, policy: str, policies: dict, fallback_out: str | None) 
     from conformance.report.gate import evaluate_policy, fallback_chain
     from conformance.results import read_results
 
-    run = read_results(results)
     try:
+        run = read_results(results)
         result = evaluate_policy(run, policy, policies)  # user policies first, then the built-ins
-    except ValueError as exc:  # unknown policy, or an `extends` loop
-        print(f"conformance gate: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:  # no results file, not one, an unknown policy, an `extends` loop
+        print(f"conformance gate: {terminal_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    print(result.to_text())
+    print(terminal_text(result.to_text(), limit=None))
     if fallback_out:
         Path(fallback_out).write_text(fallback_chain(result, run), encoding="utf-8")
     return result.exit_code

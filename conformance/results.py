@@ -260,12 +260,86 @@ def read_results(path: Path) -> RunResults:
     return RunResults.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+OUTPUT_FILES = ("results.json", "matrix.html", "summary.md", "junit.xml")
+PARTS = "parts"  # worker part files: <out>/parts/results-<worker>.jsonl
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def check_out_dir(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` cannot be the output folder, or None. Asked before a run starts, so that a
+    mistake is a usage error (exit 2) and not a crash after the providers were called.
+
+    The folder (or its nearest existing parent) must be a directory; `parts` in it, whose old
+    files a run deletes, must be a real directory, never a symbolic link; an output file name
+    must not be taken by a directory. A symbolic link at an output file's name is fine: files are
+    written to a temporary file and renamed over the link, so the link's target is never touched.
+    """
+    out = Path(path)
+    existing = out
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a broken symbolic link" if existing.is_symlink() else "is a file"
+        return f"{existing} {what}, not a directory"
+    parts = out / PARTS
+    if parts.is_symlink():
+        return (f"{parts} is a symbolic link; a run deletes old part files in it, so it must be a real directory "
+                "(remove the link)")
+    if os.path.lexists(parts) and not parts.is_dir():
+        return f"{parts} is not a directory (a run keeps its part files there)"
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            return f"{out / name} is a directory; a run writes a file of that name"
+    return None
+
+
+def _open_dir(path: Path) -> int:
+    """A descriptor for directory `path` itself, refusing a symbolic link in its place."""
+    try:
+        return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
+    except OSError as exc:
+        if path.is_symlink():
+            raise OSError(exc.errno, "a symbolic link, not a directory: nothing is written or deleted through it",
+                          str(path)) from None
+        raise
+
+
+def clear_parts(out: Path) -> None:
+    """Delete the part files of an earlier run in `out/parts`, and nothing else: never through a
+    symbolic link, so cleanup cannot reach outside the output folder."""
+    parts = out / PARTS
+    if not os.path.lexists(parts):
+        return
+    fd = _open_dir(parts)
+    try:
+        for entry in os.scandir(fd):
+            if entry.name.startswith("results-") and entry.name.endswith(".jsonl"):
+                os.unlink(entry.name, dir_fd=fd)  # a link named so is removed itself, its target untouched
+    finally:
+        os.close(fd)
+
+
+def _open_append(path: Path) -> int:
+    """`path` opened to append, created if absent; neither it nor its folder may be a symbolic link."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW
+    fd = _open_dir(path.parent)
+    try:
+        return os.open(path.name, flags, 0o666, dir_fd=fd)
+    except OSError as exc:
+        if path.is_symlink():
+            raise OSError(exc.errno, "a symbolic link: results are never written through one", str(path)) from None
+        raise
+    finally:
+        os.close(fd)
+
+
 class JsonLinesWriter:
-    """Append-only, flushed-per-record writer: what a worker finished survives a kill."""
+    """Append-only, flushed-per-record writer: what a worker finished survives a kill. The file
+    is opened without following a symbolic link (see `_open_append`)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fh = open(_open_append(path), "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._lock = threading.Lock()  # batch threads write concurrently
 
     def write(self, result: CheckResult) -> None:
