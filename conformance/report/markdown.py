@@ -6,7 +6,7 @@ What does not: layout (matrix.py builds it; this module only prints it).
 Order is by urgency, so that a cut loses the least important part: header, regressions,
 claimed-but-broken, scores, the matrix, failures, known gaps, fixes. The output is capped at MAX_BYTES
 (UTF-8) and says so when cut. Provider text is escaped so that it cannot open tables, links,
-HTML or @-mentions in a PR comment.
+HTML or @-mentions in a PR comment: prose through `md`, names and links as code spans (`md_code`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from conformance.report.claims import CLAIMED_BROKEN
 from conformance.report.matrix import BROKEN, Cell, Matrix, build_matrix
 from conformance.report.scores import Score
 from conformance.results import RunResults, Status
+from conformance.textsafe import strip_controls
 
 MAX_BYTES = 60_000
 SYMBOLS = {
@@ -33,17 +34,64 @@ LEGEND = (
     "✅ pass · ❌ fail · 🎲 flaky (repeats disagreed) · ⚠️ error (no verdict) · 🚫 unsupported (clean refusal) · ⏭️ skipped · "
     "📌 known gap (`expect:`) · — not run · ▼ regression · ▲ fix · 💥 claimed but broken"
 )
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # enough to stop emphasis, code, links and tables
+# What each piece of untrusted prose becomes, matched left to right (see `md`).
+_MD_PROSE = re.compile(
+    r"(?P<ref>#\d+|(?<![A-Za-z0-9])GH-\d+|:[a-z0-9_+-]+:)"  # a GitHub reference or emoji name: in code
+    r"|(?P<at>@)"  # mentions and e-mail autolinks need an @ in a text node: this one is in code
+    r"|(?P<www>(?i:www)\.)"  # extended www. autolink
+    r"|(?P<entity>[&<>])"  # HTML, entities, <autolinks>
+    r"|(?P<char>[\\`*_\[\]|~:$])"  # emphasis, code, links, images, tables, strike, scheme://, math
+)
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def _one_line(text: object, limit: int) -> str:
+    """`text` on one line, bounded, with control and bidi characters shown as escapes (`\\x1b`)."""
+    s = strip_controls(" ".join(str(text).split()))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _prose_piece(m: re.Match[str]) -> str:
+    if m.group("ref"):
+        return f"`{m.group()}`"
+    if m.group("at"):
+        return "`@`"
+    if m.group("www"):
+        return m.group()[:-1] + "\\."
+    if m.group("entity"):
+        return _ENTITIES[m.group()]
+    return "\\" + m.group()
 
 
 def md(text: object, limit: int = 200) -> str:
-    """Untrusted text as inert Markdown on one line: no tables, links, HTML, code or mentions."""
-    s = " ".join(str(text).split())
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    s = _MD_SPECIAL.sub(r"\\\1", s)
-    return s.replace("@", "&#64;")
+    """Untrusted text as inert GitHub Markdown prose on one line.
+
+    Each character that could open markup is escaped: no emphasis, code, link, image, table cell,
+    HTML or math. GitHub also turns text into links *after* rendering (mentions, `#12`, `GH-12`,
+    `:emoji:`) and autolinks bare `https://x`, `www.x` and `a@b.c`; escaping cannot stop what
+    acts on the rendered text, so those pieces go in code spans (`@` alone, so that an address
+    still reads as one) and `://` / `www.` are broken by escaping `:` and the dot. Controls and
+    bidi overrides are shown as visible escapes. Identifiers read better as `md_code`.
+    """
+    return _MD_PROSE.sub(_prose_piece, _one_line(text, limit))
+
+
+def md_code(text: object, limit: int = 120, *, cell: bool = True) -> str:
+    """Untrusted text as one inline code span: nothing in it is markup, link, mention or HTML.
+
+    The fence is one backtick longer than the longest run inside, padded with a space when the
+    text starts or ends with a backtick. In a table `cell`, `|` is written `\\|`: GFM splits cells
+    before it parses code spans and shows `\\|` in a cell as `|` (elsewhere it would show the
+    backslash). Empty text gives an empty string.
+    """
+    s = _one_line(text, limit)
+    if not s:
+        return ""
+    if cell:
+        s = s.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def render_markdown(run: RunResults, *, baseline: RunResults | None = None) -> str:
@@ -117,7 +165,7 @@ def _lines(m: Matrix) -> list[str]:
             "|---|---|---|",
         ]
         lines += [
-            f"| {_who(c.provider, c.model)} | {md(c.key)} | "
+            f"| {_who(c.provider, c.model)} | {md_code(c.key)} | "
             f"{md(', '.join(f'{cid} {st}' for cid, st in c.checks if st != 'pass'), 300)} |"
             for c in broken
         ]
@@ -131,20 +179,20 @@ def _lines(m: Matrix) -> list[str]:
     ]
     for p in m.providers:
         if p.skipped:
-            lines.append(f"| {md(p.name)} | not evaluated: {md(p.skipped, 120)} | | | | | | | |")
+            lines.append(f"| {md_code(p.name)} | not evaluated: {md(p.skipped, 120)} | | | | | | | |")
             continue
         s = p.scores
         cost = f"${p.cost:.4f}" if p.cost is not None else "—"
         lines.append(
-            f"| {md(p.name)} | {_score(s['must'])} | {_score(s['should'])} | {_score(s['may'])} | "
+            f"| {md_code(p.name)} | {_score(s['must'])} | {_score(s['should'])} | {_score(s['may'])} | "
             f"{p.counts['fail'] + p.counts['error']} | {s['all'].expected} | {p.claimed_broken or ''} | "
             f"{p.tokens.total:,} | {cost} |"
         )
     lines.append("")
 
     names = [
-        md(c.provider)
-        + (f" ({md(c.label, 40)})" if len([x for x in m.columns if x.provider == c.provider]) > 1 else "")
+        md_code(c.provider)
+        + (f" ({md_code(c.label, 40)})" if len([x for x in m.columns if x.provider == c.provider]) > 1 else "")
         for c in m.columns
     ]
     lines += [
@@ -175,7 +223,8 @@ def _lines(m: Matrix) -> list[str]:
         failures.sort(key=lambda x: ({"must": 0, "should": 1}.get(x[0].level, 2), x[0].order))
         lines += [f"### Failures ({len(failures)})", ""]
         lines += [
-            f"- **{_who(ev['provider'], ev['model'])}** {md(row.check)} ({row.level}, {cell.state}): {md(ev['message'], 240)}"
+            f"- **{_who(ev['provider'], ev['model'], cell=False)}** {md(row.check)} ({row.level}, {cell.state}): "
+            f"{md(ev['message'], 240)}"
             for row, cell, ev in failures
         ]
         lines.append("")
@@ -189,15 +238,18 @@ def _lines(m: Matrix) -> list[str]:
         lines += [f"### 📌 Known gaps ({len(gaps)})", ""]
         for row, ev in gaps:
             exp = ev["expected"]
-            link = f" ({md(exp['link'], 200)})" if exp["link"] else ""
+            link = f" ({md_code(exp['link'], 200, cell=False)})" if exp["link"] else ""
             lines.append(
-                f"- **{_who(ev['provider'], ev['model'])}** {md(row.check)}: {exp['status']} — {md(exp['reason'] or 'no reason given', 200)}{link}"
+                f"- **{_who(ev['provider'], ev['model'], cell=False)}** {md(row.check)}: {exp['status']} — {md(exp['reason'] or 'no reason given', 200)}{link}"
             )
         lines.append("")
     fixes = [c for c in m.changes if c.kind == "fix"]
     if fixes:
         lines += [f"### ▲ Fixes ({len(fixes)})", ""]
-        lines += [f"- {md(c.check)} · {_who(c.provider, c.model)}: {_status(c.old)} → {_status(c.new)}" for c in fixes]
+        lines += [
+            f"- {md(c.check)} · {_who(c.provider, c.model, cell=False)}: {_status(c.old)} → {_status(c.new)}"
+            for c in fixes
+        ]
         lines.append("")
     return lines
 
@@ -213,8 +265,8 @@ def _cell(c: Cell) -> str:
     return mark
 
 
-def _who(provider: str, model: str | None) -> str:
-    return md(provider) + (f" / {md(model)}" if model else "")
+def _who(provider: str, model: str | None, *, cell: bool = True) -> str:
+    return md_code(provider, cell=cell) + (f" / {md_code(model, cell=cell)}" if model else "")
 
 
 def _status(status: Status | None) -> str:
