@@ -281,7 +281,7 @@ def unknown_check_message(check_id: str) -> str:
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a providers file with 200 providers is about 40 KB
 MAX_DEPTH = 32  # levels of nesting; a providers file needs about 6
-MAX_NODES = 20_000  # values once aliases are expanded; 200 providers are about 8,000
+MAX_NODES = 20_000  # values once aliases are expanded; the shipped 14 providers are 283
 
 
 class _ShapeError(Exception):
@@ -333,6 +333,7 @@ class _StrictLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._expanded = 0
+        self._aliased = False  # whether an alias was expanded: the likely cause when the count runs over
         self._sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
@@ -341,6 +342,7 @@ class _StrictLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
             if id(node) not in self._sizes:
                 raise _ShapeError("an alias refers to a node that contains it (a recursive structure)", mark)
+            self._aliased = True
             self._count(self._sizes[id(node)], mark)
             return node
         if self._depth >= MAX_DEPTH:
@@ -356,10 +358,9 @@ class _StrictLoader(yaml.SafeLoader):
     def _count(self, n: int, mark: yaml.Mark) -> None:
         self._expanded += n
         if self._expanded > MAX_NODES:
+            how = " once aliases are expanded (an alias bomb?)" if self._aliased else ""
             raise _ShapeError(
-                f"more than {MAX_NODES:,} values once anchors and aliases are expanded (an alias bomb?); "
-                "a providers file needs a few thousand at most",
-                mark,
+                f"more than {MAX_NODES:,} values{how}; a file with 200 providers has about 4,000", mark
             )
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

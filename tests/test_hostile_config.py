@@ -43,6 +43,8 @@ def provider(base_url: str = "http://127.0.0.1:1/v1", extra: str = "") -> str:
 
 BOMBS = [
     Bad("alias-bomb", "providers:\n" + LOCAL + laughs(), (f"more than {MAX_NODES:,} values", "alias"), 9),
+    Bad("too-many-values", "providers:\n" + LOCAL + "tags: [" + ", ".join(["x"] * 25_000) + "]\n",
+        (f"more than {MAX_NODES:,} values", "200 providers"), 5, absent=("alias",)),
     Bad("alias-recursive", "providers:\n" + LOCAL + "loop: &l [a, *l]\n", ("recursive structure",), 5),
     Bad("deep-flow", "providers:\n" + LOCAL + "deep: " + "[" * 5000 + "]" * 5000 + "\n",
         (f"nested deeper than {MAX_DEPTH} levels",), 5),
