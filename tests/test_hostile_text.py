@@ -64,7 +64,7 @@ LAYOUT_TAGS = {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "ul
 GITHUB_TEXT_FILTERS = {
     "mention": re.compile(r"(?<![\w`])@[A-Za-z0-9]"),
     "issue": re.compile(r"#\d|\bGH-\d", re.IGNORECASE),
-    "emoji": re.compile(r":[a-z0-9_+-]+:"),
+    "emoji": re.compile(r":[a-z_+-][a-z0-9_+-]*:"),  # names; `12:00:00` is no emoji (`:100:` is, and harmless)
 }
 AUTOLINK_SOURCE = re.compile(r"://|\bwww\.", re.IGNORECASE)  # cmark-gfm's triggers, unescaped
 
@@ -207,6 +207,10 @@ def test_code_span_fence_outgrows_any_backtick_run_inside() -> None:
 def test_pipe_in_a_code_span_is_escaped_only_in_table_cells() -> None:
     assert md_code("a|b") == "`a\\|b`"
     assert md_code("a|b", cell=False) == "`a|b`"
+
+
+def test_times_stay_plain_text() -> None:
+    assert md("2025-01-06T02:00:00+00:00") == "2025-01-06T02\\:00\\:00+00\\:00"
 
 
 def test_md_bounds_length_before_escaping() -> None:

@@ -36,7 +36,7 @@ LEGEND = (
 )
 # What each piece of untrusted prose becomes, matched left to right (see `md`).
 _MD_PROSE = re.compile(
-    r"(?P<ref>#\d+|(?<![A-Za-z0-9])GH-\d+|:[a-z0-9_+-]+:)"  # a GitHub reference or emoji name: in code
+    r"(?P<ref>#\d+|(?<![A-Za-z0-9])GH-\d+|:[a-z_+-][a-z0-9_+-]*:)"  # a reference, an emoji name (not 12:00:00)
     r"|(?P<at>@)"  # mentions and e-mail autolinks need an @ in a text node: this one is in code
     r"|(?P<www>(?i:www)\.)"  # extended www. autolink
     r"|(?P<entity>[&<>])"  # HTML, entities, <autolinks>
