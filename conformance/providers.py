@@ -182,8 +182,24 @@ def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = No
     lines = _line_map(node)
     if data is None:
         raise ConfigError(file, "", "the file is empty; it needs a `providers:` list")
-    seen = _Interpolated(_public_env(data, file, lines))
-    data = _interpolate(data, env, file, lines, "", seen)
+    interpolated = _Interpolated(_public_env(data, file, lines))
+    data = _interpolate(data, env, file, lines, "", interpolated)
+    try:
+        providers = _providers(data, env, file, lines, interpolated)
+    except ConfigError as exc:  # a message may quote a value: never one from the environment
+        raise interpolated.hide(exc) from None
+    return ProvidersFile(
+        path=file,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        providers=providers,
+        policies=dict(data.get("policies") or {}),
+    )
+
+
+def _providers(
+    data: dict[str, Any], env: dict[str, str], file: str, lines: dict[str, int], interpolated: _Interpolated
+) -> tuple[Provider, ...]:
+    """Validate the interpolated file and build its providers (names unique)."""
     _endpoint_choice(data, file, lines)
     _validate(data, file, lines)
     _builtin_options(data, file, lines)
@@ -192,24 +208,19 @@ def load_providers(path: str | os.PathLike[str], env: dict[str, str] | None = No
     providers = tuple(
         replace(
             _provider(p, defaults, env, file, lines, i),
-            env_secrets=seen.secrets_under(f"providers[{i}]") + seen.secrets_under("defaults"),
+            env_secrets=interpolated.secrets_under(f"providers[{i}]") + interpolated.secrets_under("defaults"),
         )
         for i, p in enumerate(data["providers"])
     )
-    seen: dict[str, int] = {}
+    names: dict[str, int] = {}
     for i, p in enumerate(providers):
-        if p.name in seen:
+        if p.name in names:
             path_ = f"providers[{i}].name"
             raise ConfigError(
-                file, path_, f"duplicate provider name {p.name!r} (also providers[{seen[p.name]}])", lines.get(path_)
+                file, path_, f"duplicate provider name {p.name!r} (also providers[{names[p.name]}])", lines.get(path_)
             )
-        seen[p.name] = i
-    return ProvidersFile(
-        path=file,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        providers=providers,
-        policies=dict(data.get("policies") or {}),
-    )
+        names[p.name] = i
+    return providers
 
 
 def _provider(
@@ -550,6 +561,14 @@ class _Interpolated:
 
     public: frozenset[str]
     env_values: list[tuple[str, str, str]] = field(default_factory=list)  # (path, var, value)
+
+    def hide(self, exc: ConfigError) -> ConfigError:
+        """The same error with every secret value it quotes replaced by `$VAR`."""
+        message = exc.message
+        for _, var, value in sorted(self.env_values, key=lambda e: len(e[2]), reverse=True):
+            if var not in self.public and value:
+                message = message.replace(value, f"${var}")
+        return ConfigError(exc.file, exc.path, message, exc.line)
 
     def secrets_under(self, prefix: str) -> tuple[Secret, ...]:
         return tuple(

@@ -131,3 +131,15 @@ def test_cli_run_exits_2_on_a_bad_file_before_any_request(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "providers[0].base_url" in err and str(path) in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_config_error_never_quotes_a_value_from_the_environment(tmp_path) -> None:
+    """jsonschema messages quote the offending value: one interpolated from the environment is a
+    secret, so the message names its variable instead."""
+    secret = "sk-env-secret-0123456789abcdef"
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  - name: p\n    base_url: http://127.0.0.1:9/v1\n    timeout_s: ${T}\n"
+                    "    models: {chat: m}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_providers(path, env={"T": secret})
+    assert secret not in str(info.value) and "$T" in str(info.value)
