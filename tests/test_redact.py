@@ -100,3 +100,19 @@ def _model(name: str):
     from conformance.providers import ModelConfig
 
     return ModelConfig(name, 64, "max_tokens")
+
+
+def test_the_reports_say_when_a_secret_was_too_short_to_search_for() -> None:
+    from conformance.report.html import render_html
+    from conformance.report.markdown import render_markdown
+    from conformance.report.samples import make_result, make_run
+
+    result = make_result("short", "chat.basic", model="m")
+    entry = {"name": "short", "base_url": "http://127.0.0.1:9/v1", "models": {"chat": ["m"]}, "status": "active",
+             "redaction": {"secrets": 2, "unsearched": 1, "min_length": MIN_SEARCH_LENGTH}}
+    run = make_run([result], providers=[entry])
+    note = f"1 secret shorter than {MIN_SEARCH_LENGTH} characters is not searched for"
+    assert note in render_markdown(run)
+    assert note in render_html(run)
+    clean = make_run([result], providers=[{**entry, "redaction": {"secrets": 2, "unsearched": 0}}])
+    assert "not searched for" not in render_markdown(clean) + render_html(clean)

@@ -189,6 +189,9 @@ def _lines(m: Matrix) -> list[str]:
             f"{p.tokens.total:,} | {cost} |"
         )
     lines.append("")
+    lines += [f"- 🔑 {md_code(p.name)}: {md(p.redaction_note, 200)}" for p in m.providers if p.redaction_note]
+    if any(p.redaction_note for p in m.providers):
+        lines.append("")
 
     names = [
         md_code(c.provider)

@@ -42,6 +42,7 @@ from conformance.report.scores import (
     total_tokens,
     worst,
 )
+from conformance.redact import MIN_SEARCH_LENGTH
 from conformance.results import CheckResult, RunResults, Status, Tokens
 
 # Symbol + words for every state: colour is never the only signal (colour-blind safe).
@@ -142,6 +143,15 @@ class ProviderView:
     trend: Trend | None
     regressions: int = 0
     fixes: int = 0
+    unsearched_secrets: int = 0  # secrets too short to search for in this provider's responses
+
+    @property
+    def redaction_note(self) -> str | None:
+        if not self.unsearched_secrets:
+            return None
+        n = self.unsearched_secrets
+        return (f"{n} secret{'s' if n > 1 else ''} shorter than {MIN_SEARCH_LENGTH} characters "
+                f"{'are' if n > 1 else 'is'} not searched for in this provider's responses: an echo would show it")
 
     @property
     def evaluated(self) -> bool:
@@ -515,7 +525,12 @@ def _provider_view(
         trend=trend,
         regressions=sum(1 for c in mine if c.kind == REGRESSION),
         fixes=sum(1 for c in mine if c.kind == "fix"),
+        unsearched_secrets=_int((entry.get("redaction") or {}).get("unsearched")),
     )
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int and value > 0 else 0
 
 
 def _header(run: RunResults, providers: tuple[ProviderView, ...]) -> dict[str, Any]:
