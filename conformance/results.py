@@ -257,7 +257,20 @@ def write_results(path: Path, run: RunResults) -> None:
 
 
 def read_results(path: Path) -> RunResults:
-    return RunResults.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    """A results.json read back; ValueError (never a traceback from deep inside) when the file is
+    not one: a merged shard or a baseline may come from anywhere."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a results.json (no \"format\": \"{FORMAT}\")")
+    try:
+        return RunResults.from_dict(data)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        raise ValueError(f"{path}: a malformed results.json ({type(exc).__name__}: {exc})") from None
 
 
 OUTPUT_FILES = ("results.json", "matrix.html", "summary.md", "junit.xml")

@@ -116,3 +116,21 @@ def test_the_reports_say_when_a_secret_was_too_short_to_search_for() -> None:
     assert note in render_html(run)
     clean = make_run([result], providers=[{**entry, "redaction": {"secrets": 2, "unsearched": 0}}])
     assert "not searched for" not in render_markdown(clean) + render_html(clean)
+
+
+@pytest.mark.parametrize("content", [
+    b'{"format": "openai-compat-conformance.results"}',
+    b'{"format": "openai-compat-conformance.results", "run": {}, "providers": [], "catalog": {}, "results": [{}]}',
+    b'[1, 2]', b'\xff\xfe', b'{"a": ' * 5000,
+])
+@pytest.mark.parametrize("command", ["report", "diff", "merge", "gate"])
+def test_a_hostile_results_file_is_a_usage_error_not_a_traceback(tmp_path, capsys, content: bytes, command: str) -> None:
+    from conformance.cli import main
+
+    bad = tmp_path / "results.json"
+    bad.write_bytes(content)
+    argv = {"report": ["report", str(bad), "--out", str(tmp_path / "o")], "diff": ["diff", str(bad), str(bad)],
+            "merge": ["merge", str(bad), "-o", str(tmp_path / "m.json")], "gate": ["gate", str(bad), "--policy", "chat"]}
+    assert main(argv[command]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(bad) in err
