@@ -266,7 +266,7 @@ def read_results(path: Path) -> RunResults:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a results.json (no \"format\": \"{FORMAT}\")")
+        raise ValueError(f"{path}: not a results file (no \"format\": \"{FORMAT}\")")
     try:
         return RunResults.from_dict(data)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
