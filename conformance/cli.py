@@ -121,7 +121,24 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
             args.providers = str(stack.enter_context(default_providers_file()))
         if args.no_install:
             stack.enter_context(_env(NO_INSTALL_ENV, "1"))  # also reaches xdist workers
+        elif _may_run(args, "client.openai_node"):
+            _install_node_sdk()
         return _run(args, passthrough)
+
+
+def _may_run(args: argparse.Namespace, check_id: str) -> bool:
+    """False only when --check or --area leaves the check out (-k is pytest's to judge)."""
+    if args.check and check_id not in args.check.split(","):
+        return False
+    return not args.area or check_id.split(".")[0] in args.area.split(",")
+
+
+def _install_node_sdk() -> None:
+    """Install the pinned openai-node now, if it is missing and can be, while the terminal is ours
+    (inside pytest the one-line notice would be captured); the check installs it lazily otherwise."""
+    from conformance.checks.client_node import ensure_node_sdk
+
+    ensure_node_sdk(install=True)
 
 
 def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
