@@ -1,14 +1,18 @@
 """The pytest plugin (registered through the `pytest11` entry point as `conformance`).
 
 It adds the `conformance` option group, parametrizes `conformance.suite` by provider x model x
-check (ids like `reference:ref-chat:stream.framing`), starts built-in servers (the reference
-server) once on the controller and hands their endpoints to xdist workers, records one result per
-case as a JSON line the moment it finishes (every process its own part file, flushed), and on the
-controller merges the parts into `results.json` and renders the reports. It is inert unless the
-suite is being run, so it never interferes with other test suites in the same environment.
+check (ids like `reference:ref-chat:stream.framing`), starts built-in servers (builtins.py) once
+on the controller and hands their endpoints to xdist workers, fixes the run plan once pytest has
+deselected (plan.py), runs the batches of every provider a process owns at once
+(runner.ConcurrentBatches; under xdist whole providers are dealt to workers, distribution.py),
+records one result per case as a JSON line the moment it finishes (every process its own part
+file, flushed), and on the controller merges the parts into `results.json` and renders the
+reports. It is inert unless the suite is being run, so it never interferes with other test
+suites in the same environment.
 
 Pytest outcome of a verdict: pass -> passed; fail/error -> failed (xfailed when `expect:` in
-providers.yaml declares that status); unsupported and skipped -> skipped with the reason.
+providers.yaml declares that status); unsupported and skipped -> skipped with the reason. Every
+piece of provider text it prints goes through `textsafe.terminal_text`.
 """
 
 from __future__ import annotations
@@ -17,20 +21,24 @@ import datetime as dt
 import json
 import os
 import platform
-import secrets
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance import __version__
+from conformance.builtins import start_builtins
 from conformance.catalog import load_catalog
-from conformance.checks import Session
+from conformance.distribution import distribution_note, distribution_problem, make_scheduler, read_owned
+from conformance.plan import RunPlan, provider_of_nodeid
+from conformance.progress import Progress, ProgressReporter
 from conformance.providers import ConfigError, Provider, ProvidersFile, load_providers
 from conformance.results import (
     CheckResult,
@@ -41,7 +49,8 @@ from conformance.results import (
     read_json_lines,
     write_results,
 )
-from conformance.runner import Case, cases, provider_skip_reason, run_batch, run_case
+from conformance.runner import Case, ConcurrentBatches, cases, provider_skip_reason
+from conformance.textsafe import terminal_text
 
 SUITE_MARKERS = ("conformance.suite", os.path.join("conformance", "suite"))
 
@@ -57,26 +66,30 @@ class RunState:
     checks: set[str] | None
     started: float = field(default_factory=time.time)
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
-    sessions: dict[str, Session] = field(default_factory=dict)
+    sessions: dict[str, Any] = field(default_factory=dict)
     skip_reasons: dict[str, str | None] = field(default_factory=dict)
     writer: JsonLinesWriter | None = None
+    record_lock: threading.Lock = field(default_factory=threading.Lock)
     stack: ExitStack = field(default_factory=ExitStack)
     write_outputs: bool = True
     repeat: int = 1
     options: dict[str, Any] = field(default_factory=dict)
-    batching: bool = True
-    process_cases: dict[str, list[Case]] = field(default_factory=dict)
+    worker: str | None = None  # the xdist worker id; None on the controller or without xdist
+    plan: RunPlan | None = None
+    batches: ConcurrentBatches | None = None
     progress: Progress | None = None
+    dist_note: str | None = None
     final: RunResults | None = None
-    batch_results: dict[str, dict[str, CheckResult]] = field(default_factory=dict)
 
     def provider(self, name: str) -> Provider:
         p = self.providers.get(name)
         ep = self.endpoints.get(name)
         return p.with_endpoint(ep["base_url"], ep["api_key"]) if ep else p
 
-    def session(self, name: str) -> Session:
+    def session(self, name: str) -> Any:
         if name not in self.sessions:
+            from conformance.checks import Session  # the checks are imported only when a case runs
+
             self.sessions[name] = Session(self.provider(name), options=self.options)
         return self.sessions[name]
 
@@ -89,63 +102,36 @@ class RunState:
                 self.skip_reasons[name] = None if provider.builtin else provider_skip_reason(provider)
         return self.skip_reasons[name]
 
+    def open_session(self, name: str) -> tuple[Any, str | None]:
+        """The provider's session and why it is skipped (may probe the network: called in its batch thread)."""
+        return self.session(name), self.skip_reason(name)
+
     def selected(self) -> list[Provider]:
         return [p for p in self.providers.providers if self.only is None or p.name in self.only]
+
+    def owned(self, provider: str) -> tuple[str, ...]:
+        """The providers this process runs, `provider` among them: every one in the plan, or on an
+        xdist worker the share the scheduler gave it (or just `provider` if no share was written)."""
+        planned = self.plan.providers if self.plan is not None else ()
+        if self.worker is None:
+            return tuple(dict.fromkeys((*planned, provider)))
+        share = read_owned(self.out_dir, self.worker) or ()
+        return tuple(dict.fromkeys((*(p for p in share if p in planned), provider)))
+
+    def recorded(self, provider: str) -> dict[str, CheckResult]:
+        """Verdicts this run already recorded for `provider` (by a worker that died), by case id."""
+        if self.worker is None:
+            return {}
+        ids = {(c.provider, c.model.name if c.model else None, c.spec.id): c.id for c in self.cases(provider)}
+        parts = sorted((self.out_dir / "parts").glob("results-*.jsonl"))
+        return {ids[key]: r for r in read_json_lines(parts) if (key := (r.provider, r.model, r.check)) in ids}
+
+    def cases(self, provider: str) -> tuple[Case, ...]:
+        return self.plan.cases(provider) if self.plan is not None else ()
 
 
 STATE = pytest.StashKey[RunState]()
 RESULT = pytest.StashKey[CheckResult]()
-
-
-@dataclass
-class Progress:
-    """A live, compact progress line per provider on a terminal (controller only).
-
-    On a TTY the per-test letters of -q are silenced (pytest_report_teststatus) and one line is
-    redrawn in place: `reference 40/68 ✗2 · groq 12/68 · 11 providers skipped`. In CI logs (no
-    TTY) pytest's own output is left exactly as it is.
-    """
-
-    totals: dict[str, int] = field(default_factory=dict)
-    done: dict[str, int] = field(default_factory=dict)
-    failed: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    def count(self, nodeids: list[str]) -> None:
-        for nodeid in nodeids:
-            provider = provider_of(nodeid)
-            if provider:
-                self.totals[provider] = self.totals.get(provider, 0) + 1
-
-    def update(self, report: pytest.TestReport) -> None:
-        provider = provider_of(report.nodeid)
-        if not provider:
-            return
-        self.done[provider] = self.done.get(provider, 0) + 1
-        if report.failed:
-            self.failed[provider] = self.failed.get(provider, 0) + 1
-        elif report.skipped and not hasattr(report, "wasxfail"):
-            self.skipped[provider] = self.skipped.get(provider, 0) + 1
-
-    def line(self, width: int) -> str:
-        parts, idle = [], 0
-        for provider, total in self.totals.items():
-            done = self.done.get(provider, 0)
-            if done and self.skipped.get(provider, 0) == done == total:
-                idle += 1
-                continue
-            fails = self.failed.get(provider, 0)
-            parts.append(f"{provider} {done}/{total}" + (f" ✗{fails}" if fails else ""))
-        if idle:
-            parts.append(f"{idle} providers skipped")
-        text = " · ".join(parts)
-        return text if len(text) < width else text[: width - 2] + "…"
-
-
-def provider_of(nodeid: str) -> str | None:
-    if "test_check[" not in nodeid:
-        return None
-    return nodeid.split("test_check[", 1)[1].split(":", 1)[0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -191,6 +177,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     out = Path(config.getoption("conformance_out") or config.getini("conformance_out"))
+    worker = getattr(config, "workerinput", None)
     state = RunState(
         providers=providers,
         out_dir=out,
@@ -204,9 +191,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # hypothesis' own pytest plugin owns --hypothesis-seed; we honour it, with a fixed default
             "hypothesis_seed": int(config.getoption("hypothesis_seed", None) or 20261125),
         },
-        # Batching runs a provider's cases concurrently in the process that owns the provider;
-        # it is only right when one process owns all of them (no xdist, or --dist loadgroup).
-        batching=config.getoption("dist", "no") in ("no", "loadgroup") or not getattr(config.option, "numprocesses", 0),
+        worker=worker["workerid"] if worker is not None else None,
     )
     if state.only:
         unknown = state.only - {p.name for p in providers.providers}
@@ -216,43 +201,25 @@ def pytest_configure(config: pytest.Config) -> None:
         unknown = state.checks - set(load_catalog().ids)
         if unknown:
             raise pytest.UsageError(f"--check: unknown check ids {sorted(unknown)} (see `conformance list-checks`)")
-    worker = getattr(config, "workerinput", None)
     if worker is not None:
         state.endpoints = json.loads(worker["conformance_endpoints"])
         state.started = float(worker["conformance_started"])
-        part = f"results-{worker['workerid']}.jsonl"
+        part = f"results-{state.worker}.jsonl"
     else:
+        dist = str(config.getoption("dist", "no") or "no")
+        problem = distribution_problem(dist)
+        if problem:
+            raise pytest.UsageError(problem)
+        state.dist_note = distribution_note(dist)
         _clear_parts(out)
         _sigterm_interrupts()
-        state.endpoints = _start_builtins(state)
+        state.endpoints = start_builtins(state.selected(), state.stack)
         part = "results-main.jsonl"
     state.writer = JsonLinesWriter(out / "parts" / part)
     if worker is None and _live_terminal(config):
         state.progress = Progress()
-        config.pluginmanager.register(_ProgressReporter(state.progress, config), "conformance-progress")
+        config.pluginmanager.register(ProgressReporter(state.progress, config), "conformance-progress")
     config.stash[STATE] = state
-
-
-class _ProgressReporter:
-    """Redraws the progress line after each finished case (a registered plugin: it needs config)."""
-
-    def __init__(self, progress: Progress, config: pytest.Config) -> None:
-        self.progress, self.config = progress, config
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "teardown" or (report.when == "setup" and not (report.failed or report.skipped)):
-            return
-        if report.when == "call" or report.failed or report.skipped:
-            self.progress.update(report)
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            width = tr._tw.fullwidth
-            tr._tw.write("\r" + self.progress.line(width - 1).ljust(width - 1))
-
-    def pytest_sessionfinish(self) -> None:
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            tr._tw.line()
 
 
 def _live_terminal(config: pytest.Config) -> bool:
@@ -263,7 +230,6 @@ def _sigterm_interrupts() -> None:
     """A CI timeout sends SIGTERM: turn it into KeyboardInterrupt so pytest finishes the session
     (sessionfinish runs, results.json and the reports are written, marked incomplete)."""
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
@@ -278,31 +244,13 @@ def _sigterm_interrupts() -> None:
 def _clear_parts(out: Path) -> None:
     parts = out / "parts"
     if parts.is_dir():
-        for f in parts.glob("results-*.jsonl"):
+        for f in [*parts.glob("results-*.jsonl"), *parts.glob("owners-*.json")]:
             f.unlink()
 
 
-def _start_builtins(state: RunState) -> dict[str, dict[str, str]]:
-    """Start each built-in provider's server on a free 127.0.0.1 port (controller only)."""
-    endpoints: dict[str, dict[str, str]] = {}
-    for provider in state.selected():
-        if provider.builtin != "reference" or not provider.enabled:
-            continue
-        from conformance.reference.server import ServerConfig
-        from conformance.reference.testing import running_server
-
-        opts = dict(provider.builtin_options)
-        key = "sk-ref-" + secrets.token_hex(16)
-        config = ServerConfig(
-            api_key=key,
-            quirks=tuple(opts.get("quirks", ())),
-            latency_ms=float(opts.get("latency_ms", 0)),
-            jitter_ms=float(opts.get("jitter_ms", 0)),
-            rpm=opts.get("rpm"),
-        )
-        base_url = state.stack.enter_context(running_server(config))
-        endpoints[provider.name] = {"base_url": base_url, "api_key": key}
-    return endpoints
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(STATE, None)
+    return f"conformance: {state.dist_note}" if state is not None and state.dist_note else None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -312,6 +260,22 @@ def pytest_configure_node(node: Any) -> None:
     if state is not None:
         node.workerinput["conformance_endpoints"] = json.dumps(state.endpoints)
         node.workerinput["conformance_started"] = str(state.started)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist hook (controller): whole providers per worker, all dealt out at once (distribution.py)."""
+    state = config.stash.get(STATE, None)
+    return make_scheduler(config, log, state.out_dir) if state is not None else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist hook (controller): collect the skip reasons a worker found (for results.json)."""
+    state = node.config.stash.get(STATE, None)
+    output = getattr(node, "workeroutput", None) or {}
+    if state is not None and "conformance_skip_reasons" in output:
+        state.skip_reasons.update(json.loads(output["conformance_skip_reasons"]))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -327,22 +291,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("conformance_case", params)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    state = config.stash.get(STATE, None)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fix the plan from the items left once every deselection (-k, -m, --deselect, plugins) is done."""
+    state = session.config.stash.get(STATE, None)
     if state is None:
         return
+    state.plan = RunPlan.from_items(session.items)
     if state.progress is not None:
-        state.progress.count([item.nodeid for item in items])
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        case = callspec.params.get("conformance_case") if callspec else None
-        if isinstance(case, Case):
-            state.process_cases.setdefault(case.provider, []).append(case)
+        state.progress.count([item.nodeid for item in session.items])
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """xdist hook (controller): every worker collects everything; count one worker's list."""
+    """xdist hook (controller): every worker collects (and deselects) the same; count one list."""
     state = node.config.stash.get(STATE, None)
     if state is not None and state.progress is not None and not state.progress.totals:
         state.progress.count(list(ids))
@@ -351,7 +312,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
     state = config.stash.get(STATE, None)
-    if state is None or state.progress is None or provider_of(report.nodeid) is None:
+    if state is None or state.progress is None or provider_of_nodeid(report.nodeid) is None:
         return None
     if hasattr(report, "wasxfail"):
         return ("xfailed", "", "") if report.skipped else ("xpassed", "", "")
@@ -386,41 +347,36 @@ def conformance_state(request: pytest.FixtureRequest) -> RunState:
 
 
 def execute(state: RunState, case: Case) -> CheckResult:
-    """The verdict of one case. With batching, the first case of a provider runs all of that
-    provider's cases in this process concurrently (each recorded, flushed, as it finishes); the
-    later cases only report their stored verdict."""
-    reason = state.skip_reason(case.provider)
-    session = state.session(case.provider)
-    if state.batching:
-        if case.provider not in state.batch_results:
-            batch = state.process_cases.get(case.provider) or [case]
-            state.batch_results[case.provider] = run_batch(session, batch, reason, state.repeat, sink=_record(state))
-        result = state.batch_results[case.provider].pop(case.id, None)
-        if result is not None:
-            return result
-    result = run_case(session, case, reason, state.repeat)
-    _record(state)(result)
-    return result
+    """The verdict of one case. The first case a process runs starts the batches of every provider
+    the process owns, all at once (each recorded, flushed, as it finishes); every case then waits
+    for its own verdict. A case is sent once per run: a re-run item gets the verdict it had."""
+    if state.batches is None:
+        state.batches = ConcurrentBatches(state.repeat, sink=partial(_record, state))
+    if not state.batches.started(case.provider):
+        if state.plan is None:  # an item run without pytest finishing a collection: this case alone
+            state.plan = RunPlan.from_cases([case])
+        for provider in state.owned(case.provider):
+            state.batches.start(provider, state.cases(provider), partial(state.open_session, provider),
+                                state.recorded(provider))
+    return state.batches.result(case)
 
 
-def _record(state: RunState):
-    def sink(result: CheckResult) -> None:
-        if state.writer is not None:
+def _record(state: RunState, case: Case, result: CheckResult) -> None:
+    with state.record_lock:
+        if state.writer is not None:  # closed: the session is over, the record would be lost anyway
             state.writer.write(result)
-
-    return sink
 
 
 def report_outcome(result: CheckResult) -> None:
-    """Map a verdict to pytest's outcome (see the module docstring)."""
-    label = f"[{result.check}] {result.status.value}: {result.message}"
+    """Map a verdict to pytest's outcome (see the module docstring); the label is terminal-safe."""
+    label = terminal_text(f"[{result.check}] {result.status.value}: {result.message}", one_line=True)
     if result.status is Status.PASS:
         return
     if result.status in (Status.SKIPPED, Status.UNSUPPORTED):
         pytest.skip(label)
     if result.as_expected:
         exp = result.expected
-        pytest.xfail(f"{label} (expected: {exp.reason} {exp.link})".strip())
+        pytest.xfail(f"{label} (expected: {terminal_text(f'{exp.reason} {exp.link}', one_line=True)})".strip())
     pytest.fail(label, pytrace=False)
 
 
@@ -428,12 +384,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
         return
-    if state.writer is not None:
-        state.writer.close()
-        state.writer = None
-    for s in state.sessions.values():
+    if state.batches is not None:
+        state.batches.stop()  # nothing new starts; what runs now is no longer recorded
+    with state.record_lock:
+        if state.writer is not None:
+            state.writer.close()
+            state.writer = None
+    for s in list(state.sessions.values()):
         s.close()
     if hasattr(session.config, "workerinput"):
+        session.config.workeroutput["conformance_skip_reasons"] = json.dumps(state.skip_reasons)
         return
     reason = None
     if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -484,8 +444,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("conformance")
     for entry in state.final.providers:
         name = entry["name"]
+        shown_name = terminal_text(name, 80, one_line=True)
         if entry.get("status") == "skipped":
-            terminalreporter.write_line(f"{name}: skipped ({entry.get('skip_reason')})")
+            reason = terminal_text(entry.get("skip_reason"), 300, one_line=True)
+            terminalreporter.write_line(f"{shown_name}: skipped ({reason})")
             continue
         mine = [r for r in state.final.results if r.provider == name]
         counts = {s: sum(r.status is s for r in mine) for s in Status}
@@ -495,8 +457,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         timing = f"median latency {latency:.0f} ms" if latency is not None else "no latency"
         if ttft is not None:
             timing += f", TTFT {ttft:.0f} ms"
-        terminalreporter.write_line(f"{name}: {len(mine)} checks: {shown}; {timing}; {tokens:,} tokens")
-    terminalreporter.write_line(f"results: {state.out_dir / 'results.json'}  report: {state.out_dir / 'matrix.html'}")
+        terminalreporter.write_line(f"{shown_name}: {len(mine)} checks: {shown}; {timing}; {tokens:,} tokens")
+    out = terminal_text(state.out_dir, one_line=True)
+    terminalreporter.write_line(f"results: {out}/results.json  report: {out}/matrix.html")
 
 
 def _provider_entry(state: RunState, provider: Provider) -> dict[str, Any]:
@@ -508,8 +471,6 @@ def _provider_entry(state: RunState, provider: Provider) -> dict[str, Any]:
 
 
 def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reason: str | None) -> RunMetadata:
-    import openai
-
     now = time.time()
     workers = 0
     if config is not None:
@@ -524,7 +485,7 @@ def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reaso
         providers_file=state.providers.path,
         providers_sha256=state.providers.sha256,
         python=platform.python_version(),
-        openai=getattr(openai, "__version__", ""),
+        openai=_version_of("openai"),
         platform=f"{platform.system()} {platform.machine()}",
         argv=tuple(sys.argv[1:])[:40],
         workers=workers,
@@ -532,6 +493,16 @@ def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reaso
         incomplete=incomplete_reason is not None,
         incomplete_reason=incomplete_reason,
     )
+
+
+def _version_of(distribution: str) -> str:
+    """An installed package's version without importing it (importing openai costs ~0.6 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return ""
 
 
 def _iso(ts: float) -> str:

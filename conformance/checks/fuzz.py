@@ -18,23 +18,28 @@ An example the provider could not be judged on (no response, 429/5xx-unavailable
 "token cap too low") is neither a pass nor a failure; if no example could be judged the check is
 `error`. What does not live here: the general status rules (common.py) and the fixed probes.
 
-Hypothesis is run from the worker threads of `runner.run_batch`; that is safe from Hypothesis
-6.136 on (it is thread-safe since then). Older versions get one lock, so fuzz checks run one at
-a time in a process there.
+Hypothesis is run from the worker threads of `runner.run_batch`, and the batches of several
+providers run at once (runner.ConcurrentBatches), so one process runs many properties at the same
+time. Hypothesis documents that as supported from 6.136.9 on ("Thread-Safety Policy": separate
+tests in multiple threads, and the same test in several threads, are tested in its CI); each of
+our runs is a separate @given function with its own seed, no database and no shared state of
+ours. tests/test_requests_once.py runs the three fuzz checks of several providers concurrently
+and asserts each verdict, message and request count equals the one from a run alone, on passing
+and on failing (shrinking) providers. Older Hypothesis versions get one lock per process, so
+there property runs take turns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import operator
 import string
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
-
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
-from hypothesis import strategies as st
+from typing import TYPE_CHECKING, Any
 
 from conformance.checks.base import Context, Fail, NoVerdict, Outcome, Skip, Unsupported, check
 from conformance.checks.common import (
@@ -54,11 +59,23 @@ from conformance.checks.common import (
 from conformance.providers import ModelConfig
 from conformance.transport import Exchange, Request
 
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+# Hypothesis is imported by the first property run, not with this module: it costs ~0.6 s, and
+# a run's first request should not wait for it (most runs send their first fuzz request seconds
+# later, and many select no fuzz check at all).
+
 REQUESTS_PER_EXAMPLE = 4
-# One property run at a time per process. Hypothesis 6.136+ claims thread safety, but with
-# several @given runs in parallel threads (a provider's batch runs its three fuzz checks at once)
-# one of them was seen to end with no example generated at all, a verdict from nothing.
-_SERIAL = threading.Lock()
+THREAD_SAFE_HYPOTHESIS = (6, 136, 9)
+_TURNS = threading.Lock()  # used only with a Hypothesis older than THREAD_SAFE_HYPOTHESIS
+
+
+def _property_guard() -> contextlib.AbstractContextManager[Any]:
+    """Nothing where Hypothesis is thread-safe; one lock per process (turns) before that."""
+    from hypothesis import __version_info__
+
+    return contextlib.nullcontext() if tuple(__version_info__) >= THREAD_SAFE_HYPOTHESIS else _TURNS
 
 
 # --- the property runner ------------------------------------------------------------------------
@@ -107,8 +124,9 @@ class Fuzzer:
             raise _BudgetSpent
         return ex
 
-    def run(self, strategy: st.SearchStrategy[Any], judge: Callable[[Any], Judgement], what: str) -> str:
+    def run(self, strategy: SearchStrategy[Any], judge: Callable[[Any], Judgement], what: str) -> str:
         """Generate, judge and shrink; raise Fail with the minimal failing example, else describe the run."""
+        from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 
         def prop(example: Any) -> None:
             key = _key(example)
@@ -135,7 +153,7 @@ class Fuzzer:
         )(seed(self.seed)(given(strategy)(prop)))
         found: _Counterexample | None = None
         shrink_complete = True
-        with _SERIAL:
+        with _property_guard():
             try:
                 test()
             except _Counterexample as exc:
@@ -199,42 +217,48 @@ def judged_by_common_rules(fn: Callable[[], Judgement], exchanges: tuple[Exchang
 
 # --- tools.args_schema_fuzz ------------------------------------------------------------------------
 
-def _identifier(first: str, rest: str, min_rest: int, max_rest: int) -> st.SearchStrategy[str]:
+_LOWER = string.ascii_lowercase
+_FORMATS = ("date", "date-time", "time", "email", "uri", "uuid", "ipv4")
+
+
+def _identifier(first: str, rest: str, min_rest: int, max_rest: int) -> SearchStrategy[str]:
     """Names built from character classes, not st.from_regex: hypothesis 6.155's string shrinker
     crashes on some from_regex strategies (`ValueError: 48 is not in list`) mid-shrink."""
+    from hypothesis import strategies as st
+
     return st.builds(operator.add, st.sampled_from(first), st.text(alphabet=rest, min_size=min_rest, max_size=max_rest))
-
-
-_LOWER = string.ascii_lowercase
-_NAME = _identifier(_LOWER, _LOWER + string.digits + "_", 0, 11)
-_FORMATS = ("date", "date-time", "time", "email", "uri", "uuid", "ipv4")
 
 
 def _bounded(kind: str, low: int, span: int) -> dict[str, Any]:
     return {"type": kind, "minimum": low, "maximum": low + span}
 
 
-_LEAF_SCHEMAS = st.one_of(
-    st.just({"type": "string"}),
-    st.sampled_from(_FORMATS).map(lambda f: {"type": "string", "format": f}),
-    st.builds(lambda lo, extra: {"type": "string", "minLength": lo, "maxLength": lo + extra},
-              st.integers(0, 4), st.integers(1, 16)),
-    st.just({"type": "integer"}),
-    st.builds(lambda lo, span: _bounded("integer", lo, span), st.integers(-100, 100), st.integers(0, 1000)),
-    st.builds(lambda lo, span: _bounded("number", lo, span), st.integers(-50, 50), st.integers(1, 100)),
-    st.just({"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
-    st.just({"type": "boolean"}),
-    st.lists(_identifier(_LOWER, _LOWER, 0, 7), min_size=1, max_size=5, unique=True).map(
-        lambda values: {"type": "string", "enum": values}
-    ),
-    st.lists(st.integers(-5, 50), min_size=1, max_size=4, unique=True).map(
-        lambda values: {"type": "integer", "enum": values}
-    ),
-)
+def _leaf_schemas() -> SearchStrategy[dict[str, Any]]:
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.just({"type": "string"}),
+        st.sampled_from(_FORMATS).map(lambda f: {"type": "string", "format": f}),
+        st.builds(lambda lo, extra: {"type": "string", "minLength": lo, "maxLength": lo + extra},
+                  st.integers(0, 4), st.integers(1, 16)),
+        st.just({"type": "integer"}),
+        st.builds(lambda lo, span: _bounded("integer", lo, span), st.integers(-100, 100), st.integers(0, 1000)),
+        st.builds(lambda lo, span: _bounded("number", lo, span), st.integers(-50, 50), st.integers(1, 100)),
+        st.just({"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
+        st.just({"type": "boolean"}),
+        st.lists(_identifier(_LOWER, _LOWER, 0, 7), min_size=1, max_size=5, unique=True).map(
+            lambda values: {"type": "string", "enum": values}
+        ),
+        st.lists(st.integers(-5, 50), min_size=1, max_size=4, unique=True).map(
+            lambda values: {"type": "integer", "enum": values}
+        ),
+    )
 
 
-def _object_schemas(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
-    def close(props: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+def _object_schemas(children: SearchStrategy[dict[str, Any]]) -> SearchStrategy[dict[str, Any]]:
+    from hypothesis import strategies as st
+
+    def close(props: dict[str, Any]) -> SearchStrategy[dict[str, Any]]:
         names = sorted(props)
         return st.builds(
             lambda required, closed: {
@@ -247,22 +271,30 @@ def _object_schemas(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStr
             st.booleans(),
         )
 
-    return st.dictionaries(_NAME, children, min_size=1, max_size=4).flatmap(close)
+    name = _identifier(_LOWER, _LOWER + string.digits + "_", 0, 11)
+    return st.dictionaries(name, children, min_size=1, max_size=4).flatmap(close)
 
 
-def _array_schemas(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+def _array_schemas(children: SearchStrategy[dict[str, Any]]) -> SearchStrategy[dict[str, Any]]:
+    from hypothesis import strategies as st
+
     return st.builds(
         lambda items, low, extra: {"type": "array", "items": items, "minItems": low, "maxItems": low + extra},
         children, st.integers(0, 2), st.integers(1, 3),
     )
 
 
-_PROPERTY_SCHEMAS = st.recursive(
-    _LEAF_SCHEMAS, lambda children: st.one_of(_array_schemas(children), _object_schemas(children)), max_leaves=8
-)
-TOOL_SCHEMAS = st.fixed_dictionaries(
-    {"name": _identifier(_LOWER, _LOWER + "_", 2, 15), "parameters": _object_schemas(_PROPERTY_SCHEMAS)}
-)
+@functools.cache
+def tool_schemas() -> SearchStrategy[dict[str, Any]]:
+    """A tool: a name, and an object schema of nested, bounded properties (built once, on first use)."""
+    from hypothesis import strategies as st
+
+    properties = st.recursive(
+        _leaf_schemas(), lambda children: st.one_of(_array_schemas(children), _object_schemas(children)), max_leaves=8
+    )
+    return st.fixed_dictionaries(
+        {"name": _identifier(_LOWER, _LOWER + "_", 2, 15), "parameters": _object_schemas(properties)}
+    )
 
 
 def _tool_request(model: ModelConfig, example: dict[str, Any]) -> Request:
@@ -338,7 +370,7 @@ def tools_args_schema_fuzz(ctx: Context) -> str | None:
 
         return judged_by_common_rules(verdict, (ex,))
 
-    return fuzzer.run(TOOL_SCHEMAS, judge, "a forced call to a generated tool schema")
+    return fuzzer.run(tool_schemas(), judge, "a forced call to a generated tool schema")
 
 
 # --- chat.unicode_fuzz -------------------------------------------------------------------------------
@@ -346,28 +378,35 @@ def tools_args_schema_fuzz(ctx: Context) -> str | None:
 ECHO_PROMPT = "Repeat the text between the markers exactly, without the markers: <<<{}>>>"
 
 
-def _chars(low: int, high: int, categories: tuple[str, ...] | None = None) -> st.SearchStrategy[str]:
+def _chars(low: int, high: int, categories: tuple[str, ...] | None = None) -> SearchStrategy[str]:
+    from hypothesis import strategies as st
+
     return st.characters(min_codepoint=low, max_codepoint=high, categories=categories)
 
 
-_ASCII = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789.,;:!?'\"()-_/"), min_size=1, max_size=6)
-_ASTRAL = st.one_of(
-    _chars(0x1F300, 0x1FAFF, ("So",)),  # pictographs, emoji
-    _chars(0x1D400, 0x1D7FF, ("Lu", "Ll", "Nd")),  # mathematical alphanumerics
-    _chars(0x20000, 0x2A6DF, ("Lo",)),  # CJK extension B
-    _chars(0x10330, 0x1034A, ("Lo", "Nl")),  # Gothic
-)
-_COMBINING = st.builds(
-    lambda base, marks: base + "".join(marks),
-    st.sampled_from("aeiouyAEOnczs"),
-    st.lists(_chars(0x0300, 0x036F), min_size=1, max_size=3),
-)
-_RTL = st.text(st.one_of(_chars(0x05D0, 0x05EA), _chars(0x0621, 0x064A, ("Lo",))), min_size=1, max_size=6)
-_CONTROL = _chars(0x01, 0x1F) | _chars(0x7F, 0x9F)  # C0 and C1 controls, never NUL
-_BMP = st.one_of(_chars(0x4E00, 0x9FFF), _chars(0x0400, 0x04FF, ("Lu", "Ll")), st.sampled_from("éßçøåñü—…€£¥"))
-UNICODE_TEXTS = st.lists(
-    st.one_of(_ASCII, _ASTRAL, _COMBINING, _RTL, _CONTROL, _BMP, st.just(" ")), min_size=1, max_size=12
-).map("".join).filter(lambda s: s.strip() != "")
+@functools.cache
+def unicode_texts() -> SearchStrategy[str]:
+    """Short texts mixing ASCII, astral planes, combining marks, RTL, controls and BMP scripts."""
+    from hypothesis import strategies as st
+
+    ascii_ = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789.,;:!?'\"()-_/"), min_size=1, max_size=6)
+    astral = st.one_of(
+        _chars(0x1F300, 0x1FAFF, ("So",)),  # pictographs, emoji
+        _chars(0x1D400, 0x1D7FF, ("Lu", "Ll", "Nd")),  # mathematical alphanumerics
+        _chars(0x20000, 0x2A6DF, ("Lo",)),  # CJK extension B
+        _chars(0x10330, 0x1034A, ("Lo", "Nl")),  # Gothic
+    )
+    combining = st.builds(
+        lambda base, marks: base + "".join(marks),
+        st.sampled_from("aeiouyAEOnczs"),
+        st.lists(_chars(0x0300, 0x036F), min_size=1, max_size=3),
+    )
+    rtl = st.text(st.one_of(_chars(0x05D0, 0x05EA), _chars(0x0621, 0x064A, ("Lo",))), min_size=1, max_size=6)
+    control = _chars(0x01, 0x1F) | _chars(0x7F, 0x9F)  # C0 and C1 controls, never NUL
+    bmp = st.one_of(_chars(0x4E00, 0x9FFF), _chars(0x0400, 0x04FF, ("Lu", "Ll")), st.sampled_from("éßçøåñü—…€£¥"))
+    return st.lists(
+        st.one_of(ascii_, astral, combining, rtl, control, bmp, st.just(" ")), min_size=1, max_size=12
+    ).map("".join).filter(lambda s: s.strip() != "")
 
 
 def _significant(text: str) -> list[str]:
@@ -445,7 +484,7 @@ def chat_unicode_fuzz(ctx: Context) -> str | None:
             return second
         return Judgement(unjudged=first.unjudged, exchanges=second.exchanges)
 
-    return fuzzer.run(UNICODE_TEXTS, judge, "generated Unicode text echoed back")
+    return fuzzer.run(unicode_texts(), judge, "generated Unicode text echoed back")
 
 
 # --- errors.param_fuzz -----------------------------------------------------------------------------
@@ -492,13 +531,18 @@ FIELD_MUTATIONS: tuple[tuple[str, Any], ...] = (
 # Bodies that are not a JSON object at all (sent as application/json).
 BODY_MUTATIONS: tuple[str, ...] = ("[]", '"hello"', "42", "null", '{"model": ', "", "{}", '{"messages": [}')
 
-INVALID_REQUESTS = st.one_of(
-    st.fixed_dictionaries({
-        "set": st.lists(st.sampled_from(FIELD_MUTATIONS), min_size=1, max_size=2, unique_by=lambda m: m[0]),
-        "stream": st.booleans(),
-    }),
-    st.fixed_dictionaries({"body": st.sampled_from(BODY_MUTATIONS), "stream": st.booleans()}),
-)
+@functools.cache
+def invalid_requests() -> SearchStrategy[dict[str, Any]]:
+    """One or two field mutations of a valid request, or a body that is no JSON object; streamed or not."""
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.fixed_dictionaries({
+            "set": st.lists(st.sampled_from(FIELD_MUTATIONS), min_size=1, max_size=2, unique_by=lambda m: m[0]),
+            "stream": st.booleans(),
+        }),
+        st.fixed_dictionaries({"body": st.sampled_from(BODY_MUTATIONS), "stream": st.booleans()}),
+    )
 
 
 def _invalid_request(model: ModelConfig, example: dict[str, Any]) -> Request:
@@ -576,4 +620,4 @@ def errors_param_fuzz(ctx: Context) -> str | None:
             )
         return Judgement(exchanges=(ex,))
 
-    return fuzzer.run(INVALID_REQUESTS, judge, "generated invalid requests must get an OpenAI-shaped 4xx")
+    return fuzzer.run(invalid_requests(), judge, "generated invalid requests must get an OpenAI-shaped 4xx")
