@@ -422,3 +422,34 @@ def test_passes_under_deviations_openai_node_tolerates(reference_verdicts: dict[
 def test_runtools_reports_arguments_it_cannot_hand_over_as_a_string(reference_verdicts: dict[str, CheckResult]) -> None:
     notes = reference_verdicts["tools_args_object"].evidence.notes
     assert any("runTools() handed the get_weather parser arguments of type object" in n for n in notes), notes
+
+
+# ---------------------------------------------------------------- conformance run and the install
+
+
+def run_node_check(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`conformance run` of client.openai_node on the packaged reference provider."""
+    command = [sys.executable, "-m", "conformance.cli", "run", "--only", "reference", "--check", "client.openai_node",
+               "--out", "out", *extra]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def node_check_result(cwd: Path) -> dict[str, Any]:
+    [result] = json.loads((cwd / "out" / "results.json").read_text(encoding="utf-8"))["results"]
+    return result
+
+
+def test_run_no_install_skips_the_check_and_installs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    run_node_check(tmp_path, "--no-install")
+    result = node_check_result(tmp_path)
+    assert result["status"] == "skipped"
+    assert "--no-install" in result["message"] or "node not found" in result["message"]
+    assert not (tmp_path / "cache").exists()
+
+
+def test_run_installs_before_pytest_starts_so_the_notice_is_seen(fake_npm: Path, tmp_path: Path) -> None:
+    proc = run_node_check(tmp_path)
+    assert proc.stderr.count("conformance: installing openai-node") == 1, proc.stderr
+    assert len(fake_npm.read_text().splitlines()) == 1
+    assert client_node.ensure_node_sdk(install=False) == client_node.sdk_dir()
