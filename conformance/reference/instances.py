@@ -13,6 +13,10 @@ Hypothesis can generate from schemas (hypothesis-jsonschema) but is not a runtim
 and is not deterministic enough for a server, hence this hand-written generator. Patterns are
 handled by walking the parsed regex (`re._parser`, private but stable since 3.11) for a shortest
 match, falling back to a few fixed candidates; whatever fails validation falls back too.
+
+The work is bounded: at most `MAX_DEPTH` levels and `MAX_NODES` generated values per instance.
+A schema whose instance needs more (`$ref`s fanning out, nested `minItems`) raises `TooComplex`
+instead of keeping a server busy for minutes.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-__all__ = ["MISSING", "Hint", "instance_for", "is_valid"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "MISSING", "Hint", "TooComplex", "instance_for", "is_valid"]
 
 MISSING: Any = object()
 Hint = Callable[[str, Mapping[str, Any]], Any]  # (property name, its schema) -> value or MISSING
@@ -32,6 +36,7 @@ Hint = Callable[[str, Mapping[str, Any]], Any]  # (property name, its schema) ->
 MAX_DEPTH = 24
 MAX_ITEMS = 64  # cap on generated array length / object size / string padding, whatever the schema says
 MAX_LENGTH = 4096
+MAX_NODES = 10_000  # values generated for one instance, candidates included
 
 FORMATS = {
     "date": "2024-01-15",
@@ -63,8 +68,15 @@ def is_valid(instance: Any, schema: Any) -> bool:
         return False
 
 
+class TooComplex(ValueError):
+    """The schema's instance would take more than MAX_NODES generated values."""
+
+
 def instance_for(schema: Any, hint: Hint | None = None) -> Any:
-    """A value valid against `schema` when the generator knows how; a best effort otherwise."""
+    """A value valid against `schema` when the generator knows how; a best effort otherwise.
+
+    Raises TooComplex when generating it would take more than MAX_NODES values.
+    """
     return _Generator(schema, hint or (lambda name, sub: MISSING)).value(schema, None, 0)
 
 
@@ -72,6 +84,7 @@ class _Generator:
     def __init__(self, root: Any, hint: Hint) -> None:
         self.root = root if isinstance(root, Mapping) else {}
         self.hint = hint
+        self.nodes = 0
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -150,6 +163,9 @@ class _Generator:
     # --- the generator -----------------------------------------------------------------------
 
     def value(self, schema: Any, name: str | None, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise TooComplex(f"an instance of this schema needs more than {MAX_NODES} values")
         if depth > MAX_DEPTH or not isinstance(schema, Mapping):
             return "example" if name is not None else {}
         schema = self._resolve(schema, depth)

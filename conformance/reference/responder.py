@@ -9,6 +9,9 @@ validation, usage and the wire shape of responses (server.py, validation.py, ren
 Rules, first match wins: tool calls (tools offered, tool_choice not none, last message not a tool
 result), then text: tool result, system word, user word, name recall, count, echo, fallback; then
 `response_format` turns the text into JSON (json_object) or a schema instance (json_schema).
+
+The one request `respond()` refuses is one whose schema needs an instance too large to generate
+(instances.TooComplex); that is an ApiError naming the schema's param, like validation's.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conformance.reference.instances import MISSING, Hint, instance_for
+from conformance.reference.errors import ApiError
+from conformance.reference.instances import MISSING, Hint, TooComplex, instance_for
 from conformance.reference.tokens import count_tokens, tokenize
 
 __all__ = [
@@ -230,7 +234,7 @@ def _formatted(request: ChatRequest, text: str) -> str:
         return json.dumps(pairs or {"response": text}, ensure_ascii=False)
     if request.response_format == "json_schema":
         schema = request.json_schema if request.json_schema is not None else {}
-        return json.dumps(instance_for(schema, _prompt_hint(request)), ensure_ascii=False)
+        return json.dumps(_instance(schema, _prompt_hint(request), "response_format", "response_format", None), ensure_ascii=False)
     return text
 
 
@@ -280,16 +284,30 @@ def _tool_plan(request: ChatRequest) -> list[tuple[str, Any]]:
     hint = _prompt_hint(request)
     if request.tool_choice == "named":
         tool = next((t for t in request.tools if t.name == request.named_tool), None)
-        return [(tool.name, instance_for(tool.parameters, hint))] if tool else []
+        return [(tool.name, _arguments(request, tool, hint))] if tool else []
     calls: list[tuple[str, Any]] = []
     city_tool = next((t for t in request.tools if _city_property(t)), None)
     if city_tool is not None:
         for city in cities:
-            calls.append((city_tool.name, instance_for(city_tool.parameters, _prompt_hint(request, city))))
+            calls.append((city_tool.name, _arguments(request, city_tool, _prompt_hint(request, city))))
     if not calls and request.tool_choice == "required":
         first = request.tools[0]
-        calls.append((first.name, instance_for(first.parameters, hint)))
+        calls.append((first.name, _arguments(request, first, hint)))
     return calls[:1] if not request.parallel_tool_calls else calls
+
+
+def _arguments(request: ChatRequest, tool: Tool, hint: Hint) -> Any:
+    index = next(k for k, t in enumerate(request.tools) if t is tool)
+    param = f"tools[{index}].function.parameters"
+    return _instance(tool.parameters, hint, param, f"function '{tool.name}'", "invalid_function_parameters")
+
+
+def _instance(schema: Any, hint: Hint, param: str, what: str, code: str | None) -> Any:
+    """An instance of a request's schema; a 400 naming `param` (as validation would) when it is too large."""
+    try:
+        return instance_for(schema, hint)
+    except TooComplex as exc:
+        raise ApiError(400, f"Invalid schema for {what}: {exc}.", param=param, code=code) from None
 
 
 def _fingerprint(request: ChatRequest) -> str:
@@ -315,6 +333,7 @@ def _call_id(fingerprint: str, choice: int, k: int) -> str:
 
 def _prompt_hint(request: ChatRequest, city: str | None = None) -> Hint:
     text = _prompt_text(request)
+    folded = _folded(text)
     cities = [city] if city else find_cities(last_user_text(request)) or find_cities(text)
 
     def hint(name: str, schema: Mapping[str, Any]) -> Any:
@@ -326,10 +345,12 @@ def _prompt_hint(request: ChatRequest, city: str | None = None) -> Hint:
         enum = schema.get("enum")
         if isinstance(enum, list):
             for value in enum:
-                if isinstance(value, str) and value and re.search(rf"\b{re.escape(value)}\b", text, re.IGNORECASE):
+                if not isinstance(value, str) or not value or not _may_occur(value, folded):
+                    continue
+                if re.search(rf"\b{re.escape(value)}\b", text, re.IGNORECASE):
                     return value
             return MISSING
-        found = _value_near_name(name, schema, text)
+        found = _value_near_name(name, schema, text, folded)
         if found is not MISSING:
             return found
         description = schema.get("description")
@@ -347,23 +368,44 @@ def _types(schema: Mapping[str, Any]) -> set[str]:
     return {t for t in declared if isinstance(t, str)} if isinstance(declared, list) else set()
 
 
-def _value_near_name(name: str, schema: Mapping[str, Any], text: str) -> Any:
-    label = r"\b(?i:" + r"[ _\-]?".join(re.escape(part) for part in re.split(r"[_\-\s]+", name) if part) + r")\b"
-    if label == r"\b(?i:)\b":
+def _folded(text: str) -> str:
+    """`text` for `_may_occur`: case-folded, with İ and ı as i (re's IGNORECASE matches them to i)."""
+    return text.replace("İ", "i").replace("ı", "i").casefold()
+
+
+def _may_occur(word: str, folded: str) -> bool:
+    """False only when `word` cannot match anywhere in the text case-insensitively.
+
+    A substring test first, because compiling a regex per property name is what made a schema of
+    5000 properties take seconds. Exact for ASCII words: the only other characters re's IGNORECASE
+    matches with ASCII letters (İ ı ſ K) fold to them in `folded`; other words are always tried.
+    """
+    return not word.isascii() or word.casefold() in folded
+
+
+def _value_near_name(name: str, schema: Mapping[str, Any], text: str, folded: str) -> Any:
+    parts = [part for part in re.split(r"[_\-\s]+", name) if part]
+    if not parts:
         return MISSING
+    label = r"\b(?i:" + r"[ _\-]?".join(re.escape(part) for part in parts) + r")\b"
+    named = all(_may_occur(part, folded) for part in parts)
+
+    def near(pattern: str) -> re.Match[str] | None:
+        return re.search(label + pattern, text) if named else None
+
     types = _types(schema)
-    quoted = re.search(label + r"\s*(?i:is|are|was|=|:|of|should be)?\s*[\"“']([^\"”'\n]{1,200})[\"”']", text)
+    quoted = near(r"\s*(?i:is|are|was|=|:|of|should be)?\s*[\"“']([^\"”'\n]{1,200})[\"”']")
     if quoted and (not types or "string" in types):
         return quoted.group(1)
     if types & {"integer", "number"}:
-        found = re.search(label + r"\D{0,20}?(-?\d{1,15}(?:\.\d{1,15})?)", text)
+        found = near(r"\D{0,20}?(-?\d{1,15}(?:\.\d{1,15})?)")
         if found is None and "temp" in name.lower():
             found = re.search(r"(-?\d{1,15}(?:\.\d{1,15})?)\s*(?:degrees|°|deg\b)", text, re.IGNORECASE)
         if found:
             number = found.group(1)
             return float(number) if "." in number or "integer" not in types else int(number)
     if "string" in types or not types:
-        found = re.search(label + r"\s*(?i:is|=|:)?\s+([A-Z][\w'’\-]*(?:[ \t]+[A-Z][\w'’\-]*)*|[\w'’\-]+)", text)
+        found = near(r"\s*(?i:is|=|:)?\s+([A-Z][\w'’\-]*(?:[ \t]+[A-Z][\w'’\-]*)*|[\w'’\-]+)")
         if found and found.group(1).lower() not in _FUNCTION_WORDS:
             return found.group(1)
     return MISSING

@@ -8,7 +8,12 @@ points; `serve()` and the `conformance serve` argument helpers. What does not: v
 (quirks.py), the test helper that runs it in a thread (testing.py).
 
 There is deliberately no catch-all turning unexpected exceptions into 4xx: a 500 is a bug in
-validation, and the Hypothesis test in tests/test_reference_server.py looks for them.
+validation, and the Hypothesis tests in tests/test_reference_server.py and
+tests/test_reference_hostile.py look for them.
+
+One request cannot starve the others: bodies are capped at MAX_BODY_BYTES (refused from the
+Content-Length header when it says so, else while reading), and parsing, validating and
+answering, all CPU work, run in a worker thread while the event loop keeps serving other clients.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -39,12 +45,12 @@ from conformance.reference import render
 from conformance.reference.embeddings import embed, truncate
 from conformance.reference.errors import ApiError
 from conformance.reference.models import MODELS, ModelCard, find_model
-from conformance.reference.quirks import Context, QuirkSet, UnknownQuirkError, load_quirks
+from conformance.reference.quirks import Context, QuirkSet, load_quirks
 from conformance.reference.responder import ChatRequest, respond
 from conformance.reference.tokens import count_tokens
 from conformance.reference.validation import check_chat, check_embeddings, parse_json, prompt_tokens
 
-__all__ = ["ServerConfig", "add_serve_arguments", "create_app", "serve", "serve_from_args"]
+__all__ = ["ServerConfig", "add_serve_arguments", "config_from_args", "create_app", "serve", "serve_from_args"]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 FINGERPRINT = "fp_ref0001"
@@ -167,15 +173,23 @@ class _Reference:
     def json(self, body: Any) -> Response:
         return Response(render.dumps(body, pretty=True), 200, headers=self._headers(), media_type="application/json")
 
-    async def body(self, request: Request) -> Any:
+    async def read(self, request: Request) -> bytes:
+        """The raw body, at most MAX_BODY_BYTES; a 413 as soon as it is known to be larger."""
+        too_large = ApiError(413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes.")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise too_large
         size, parts = 0, []
         async for part in request.stream():
             size += len(part)
             if size > MAX_BODY_BYTES:
-                raise ApiError(413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes.")
+                raise too_large
             parts.append(part)
-        value = parse_json(b"".join(parts), request.headers.get("content-type"))
-        request.state.body = value
+        return b"".join(parts)
+
+    def parse(self, request: Request, raw: bytes) -> Any:
+        value = parse_json(raw, request.headers.get("content-type"))
+        request.state.body = value  # for the error_reply quirk's context
         return value
 
     def model(self, model_id: str, kind: str) -> ModelCard:
@@ -204,7 +218,10 @@ class _Reference:
         return self.json(self.quirks.apply("model_retrieve", render.model_object(card), Context()))
 
     async def chat(self, request: Request) -> Response:
-        body = await self.body(request)
+        return await run_in_threadpool(self._chat, request, await self.read(request))
+
+    def _chat(self, request: Request, raw: bytes) -> Response:
+        body = self.parse(request, raw)
         check_chat(body)
         card = self.model(body["model"], "chat")
         seen = self.quirks.apply("chat_request", copy.deepcopy(body), Context(request=body))
@@ -241,7 +258,10 @@ class _Reference:
         return StreamingResponse(events_out(), 200, headers=headers)
 
     async def embeddings(self, request: Request) -> Response:
-        body = await self.body(request)
+        return await run_in_threadpool(self._embeddings, request, await self.read(request))
+
+    def _embeddings(self, request: Request, raw: bytes) -> Response:
+        body = self.parse(request, raw)
         check_embeddings(body)
         card = self.model(body["model"], "embeddings")
         seen = self.quirks.apply("embeddings_request", copy.deepcopy(body), Context(request=body))
@@ -291,7 +311,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The `conformance serve` options."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001, help="port to bind (default 8001)")
-    parser.add_argument("--api-key", default=None, help="require this key (Authorization: Bearer, or api-key header)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--api-key",
+        default=None,
+        help="require this key (Authorization: Bearer, or api-key header); other users see it in ps: prefer --api-key-env",
+    )
+    keys.add_argument(
+        "--api-key-env", default=None, metavar="NAME", help="require the key held in environment variable NAME (kept out of argv)"
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="simulated latency before each response and event")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="up to this much extra latency (seeded, deterministic)")
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429 (sliding 60 s window)")
@@ -301,24 +329,36 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-quirks", action="store_true", help="list the deviation modes and exit")
 
 
-def serve_from_args(args: argparse.Namespace) -> int:
-    """Run `conformance serve` from parsed arguments; the exit status."""
-    if getattr(args, "list_quirks", False):
-        for q in load_quirks():
-            print(f"{q.name:<38} {q.kind:<9} {q.description}")
-        return 0
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+    """The ServerConfig `conformance serve` arguments ask for; ValueError for an unusable one."""
+    api_key = args.api_key
+    name = getattr(args, "api_key_env", None)
+    if name:
+        api_key = environ.get(name)
+        if not api_key:
+            raise ValueError(f"--api-key-env {name}: the environment variable {name} is not set (or is empty)")
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        api_key=args.api_key,
+        api_key=api_key,
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
         rpm=args.rpm,
         quirks=tuple(args.quirks or ()),
     )
+    QuirkSet(config.quirks)  # raises UnknownQuirkError, a ValueError
+    return config
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """Run `conformance serve` from parsed arguments; the exit status (2: unusable arguments)."""
+    if getattr(args, "list_quirks", False):
+        for q in load_quirks():
+            print(f"{q.name:<38} {q.kind:<9} {q.description}")
+        return 0
     try:
-        QuirkSet(config.quirks)
-    except UnknownQuirkError as exc:
+        config = config_from_args(args)
+    except ValueError as exc:
         print(f"conformance serve: {exc}", file=sys.stderr)
         return 2
     quirks = ", ".join(config.quirks) or "none"

@@ -6,24 +6,33 @@ tool and response_format schemas), each failure an `ApiError` with OpenAI's mess
 `param` path such as `messages[0].role`. Validation is complete on purpose: the server has no
 catch-all that turns crashes into 4xx, so anything not rejected here must be safe to answer.
 What does not: model lookup (server.py, since quirks may change it) or answering.
+
+Hostile input is bounded here, before anything recurses over it or loops on it: a body nested
+deeper than `MAX_JSON_DEPTH` is refused at parse time naming the member that holds the deep value
+(json, copy.deepcopy and jsonschema all recurse; past ~1000 levels they raise RecursionError),
+and every JSON Schema in a request must fit `SCHEMA_LIMITS` (depth, properties, enum values,
+subschemas) before jsonschema looks at it, as OpenAI bounds Structured Outputs schemas.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from conformance.reference.errors import ApiError
+from conformance.reference.instances import MAX_DEPTH as GENERATOR_DEPTH
 from conformance.reference.models import CONTEXT_TOKENS, EMBED_DIMENSIONS, EMBED_INPUT_TOKENS, MAX_COMPLETION_TOKENS
 from conformance.reference.responder import content_text
 from conformance.reference.tokens import count_tokens
 
-__all__ = ["check_chat", "check_embeddings", "parse_json", "prompt_tokens"]
+__all__ = ["MAX_JSON_DEPTH", "SCHEMA_LIMITS", "SchemaLimits", "check_chat", "check_embeddings", "parse_json", "prompt_tokens"]
 
 CHAT_PARAMS = frozenset(
     "audio frequency_penalty function_call functions logit_bias logprobs max_completion_tokens max_tokens "
@@ -46,7 +55,9 @@ _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _INT64 = 2**63
 _MAX_TOKEN_ID = 2**31 - 1
 _MAX_INPUTS = 2048
-_MAX_SCHEMA_DEPTH = 32
+# Arrays and objects nested in one request body (serde_json's default). Real requests stay far below;
+# the schemas in them are bounded more tightly by SCHEMA_LIMITS.
+MAX_JSON_DEPTH = 128
 PARSE_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
     "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you "
@@ -245,11 +256,93 @@ def parse_json(raw: bytes, content_type: str | None) -> Any:
         )
     try:
         value = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:  # well-formed at least as deep as the limit, or it would have failed sooner
+        raise _too_deep(raw) from None
+    except (ValueError, UnicodeError):
+        raise ApiError(400, PARSE_MESSAGE) from None
+    if isinstance(value, list | dict) and _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise _too_deep(raw)
+    try:
         # Lone surrogates ("\ud800") parse but cannot be answered in UTF-8: refuse them here.
         json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError, UnicodeError):
+    except UnicodeError:
         raise ApiError(400, PARSE_MESSAGE) from None
     return value
+
+
+# --- nesting depth -----------------------------------------------------------------------------
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in a *valid* JSON text (or a bound <= MAX_JSON_DEPTH on it).
+
+    Counted at C speed and without recursion. Valid matters: strings are removed by a regex that is
+    linear only when every string closes.
+    """
+    opened = raw.count(b"[") + raw.count(b"{")  # strings included: a bound, and the common answer
+    if opened <= MAX_JSON_DEPTH:
+        return opened
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", _text(raw)))
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)))
+
+
+def _deep_path(raw: bytes) -> list[str | int]:
+    """The members leading to the first array or object nested deeper than MAX_JSON_DEPTH.
+
+    A token scan that stops there, so it reads only the part json.loads already found well-formed.
+    """
+    path: list[str | int] = []  # per open container: the current key (object) or index (array)
+    key: Any = None
+    for token in _TOKEN.finditer(_text(raw)):
+        t = token.group()
+        if t in "[{":
+            if len(path) == MAX_JSON_DEPTH:
+                return path
+            path.append(0 if t == "[" else "")
+        elif t in "]}":
+            path.pop()
+        elif t == ",":
+            if path and isinstance(path[-1], int):
+                path[-1] += 1
+        elif t == ":":
+            path[-1] = key
+        else:
+            try:
+                key = json.loads(t, strict=False)
+            except ValueError:  # an odd encoding json.loads detected: the raw token still names it
+                key = t[1:-1]
+    return path
+
+
+def _dotted(path: list[str | int]) -> str:
+    """`["tools", 0, "function"]` -> `tools[0].function`, OpenAI's way of naming a param."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{str(part)[:64]}" if out else str(part)[:64]
+    return out
+
+
+def _too_deep(raw: bytes) -> ApiError:
+    """The 400 for a body nested past MAX_JSON_DEPTH, naming the schema or member that holds it."""
+    path = _deep_path(raw)
+    limit = f"nested more than {MAX_JSON_DEPTH} levels deep"
+    if len(path) >= 4 and path[0] == "tools" and path[2:4] == ["function", "parameters"]:
+        param = _dotted(path[:4])
+        return ApiError(400, f"Invalid schema for '{param}': the schema is {limit}.", param=param, code="invalid_function_parameters")
+    if len(path) >= 3 and path[:3] == ["response_format", "json_schema", "schema"]:
+        return ApiError(400, f"Invalid schema for response_format: the schema is {limit}.", param="response_format")
+    param = _dotted(path[:2]) if path and isinstance(path[0], str) else None  # no member: the body itself
+    where = f"'{param}'" if param else "request body"
+    return ApiError(400, f"Invalid {where}: the JSON value is {limit}.", param=param, code="invalid_value")
 
 
 def _request_object(body: Any, known: frozenset[str]) -> Mapping[str, Any]:
@@ -638,8 +731,76 @@ def _response_format(obj: Mapping[str, Any], messages: list[Any]) -> None:
         raise ApiError(400, f"Invalid schema for response_format '{name}': {problem}", param="response_format")
 
 
+@dataclass(frozen=True)
+class SchemaLimits:
+    """How large a JSON Schema in a request may be, so checking it and answering it stay cheap.
+
+    `properties` and `enum_values` are OpenAI's documented Structured Outputs limits (object
+    properties and enum values in total). `depth` counts steps into subschemas (properties,
+    items, anyOf...), as deep as the reference model generates instances; OpenAI documents 10 levels
+    of object nesting for strict schemas, but this applies to every schema. `subschemas` bounds
+    the rest (a schema of 100,000 `anyOf` branches has no properties at all).
+    """
+
+    depth: int = GENERATOR_DEPTH
+    properties: int = 5000
+    enum_values: int = 1000
+    subschemas: int = 20_000
+
+
+SCHEMA_LIMITS = SchemaLimits()
+# Keywords whose value is a subschema, a list of them, or a map of names to them (draft 2020-12 + legacy).
+_ONE_SUBSCHEMA = (
+    "items", "additionalItems", "additionalProperties", "not", "contains", "propertyNames", "if", "then", "else",
+    "unevaluatedItems", "unevaluatedProperties",
+)
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+def _subschemas(node: Mapping[str, Any], context: tuple[str, ...]) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Each subschema of a schema node with its context (the keywords and names leading to it)."""
+    for key in _ONE_SUBSCHEMA:
+        if isinstance(node.get(key), Mapping):
+            yield node[key], (*context, key)
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            yield from ((sub, (*context, key, str(k))) for k, sub in enumerate(node[key]))
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(node.get(key), Mapping):
+            yield from ((sub, (*context, key, name)) for name, sub in node[key].items())
+
+
+def _size_problem(schema: Mapping[str, Any], limits: SchemaLimits = SCHEMA_LIMITS) -> str | None:
+    """Why a schema is too large to accept (see SchemaLimits); a walk without recursion."""
+    properties = enum_values = subschemas = 0
+    stack: list[tuple[Any, tuple[str, ...], int]] = [(schema, (), 0)]
+    while stack:
+        node, context, depth = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        if depth > limits.depth:
+            return f"In context={context[:6]}..., the schema exceeds the maximum nesting depth of {limits.depth} levels."
+        subschemas += 1
+        if subschemas > limits.subschemas:
+            return f"the schema has more than {limits.subschemas} subschemas in total."
+        if isinstance(node.get("properties"), Mapping):
+            properties += len(node["properties"])
+            if properties > limits.properties:
+                return f"the schema has more than {limits.properties} object properties in total."
+        if isinstance(node.get("enum"), list):
+            enum_values += len(node["enum"])
+            if enum_values > limits.enum_values:
+                return f"the schema has more than {limits.enum_values} enum values in total."
+        stack += [(sub, where, depth + 1) for sub, where in _subschemas(node, context)]
+    return None
+
+
 def _schema_problem(schema: Mapping[str, Any], strict: bool) -> str | None:
-    """Why a JSON Schema is unusable (not a valid schema; or, for strict mode, not closed)."""
+    """Why a JSON Schema is unusable (too large; not a valid schema; or, for strict mode, not closed)."""
+    problem = _size_problem(schema)
+    if problem:
+        return problem
     try:
         Draft202012Validator.check_schema(schema)
     except Exception as exc:  # noqa: BLE001 - SchemaError, RecursionError...: the schema is invalid either way
@@ -655,8 +816,6 @@ def _strict_problem(schema: Mapping[str, Any]) -> str | None:
         node, context = stack.pop()
         if not isinstance(node, Mapping):
             continue
-        if len(context) > _MAX_SCHEMA_DEPTH:
-            return f"In context={context[:6]}..., the schema exceeds the maximum nesting depth."
         if node.get("type") == "object" or "properties" in node:
             if node.get("additionalProperties") is not False:
                 return f"In context={context}, 'additionalProperties' is required to be supplied and to be false."
@@ -669,15 +828,7 @@ def _strict_problem(schema: Mapping[str, Any]) -> str | None:
                     f"In context={context}, 'required' is required to be supplied and to be an array including "
                     f"every key in properties. Missing '{absent[0]}'."
                 )
-            stack += [(sub, (*context, "properties", key)) for key, sub in props.items()]
-        for key in ("items", "additionalItems", "not"):
-            stack.append((node.get(key), (*context, key)))
-        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
-            if isinstance(node.get(key), list):
-                stack += [(sub, (*context, key, str(k))) for k, sub in enumerate(node[key])]
-        for key in ("$defs", "definitions"):
-            if isinstance(node.get(key), Mapping):
-                stack += [(sub, (*context, key, name)) for name, sub in node[key].items()]
+        stack += _subschemas(node, context)
     return None
 
 
