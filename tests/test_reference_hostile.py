@@ -150,6 +150,20 @@ def test_depth_up_to_the_limit_is_not_refused_for_depth(http):
     assert error["param"] == "metadata.k" and error["code"] == "invalid_type"
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1E+999", "1" + "0" * 5000])
+@pytest.mark.parametrize("place", ["temperature", "tools", "response_format"])
+def test_numbers_beyond_a_double_are_a_parse_error_not_infinity(http, place, number):
+    """1e400 parses to infinity in Python, which could only be answered as `Infinity` (not JSON)."""
+    if place == "temperature":
+        text = json.dumps({**VALID_CHAT, "temperature": SLOT}).replace(json.dumps(SLOT), number)
+    else:
+        body, _ = SCHEMA_PLACES[place]
+        text = with_schema(body, '{"type":"object","properties":{"n":{"const":' + number + '}},"required":["n"]}').decode()
+    response = http.post("/chat/completions", content=text.encode(), headers={"content-type": "application/json"})
+    error = openai_error(response.status_code, response.content)
+    assert response.status_code == 400 and "could not parse the JSON body" in error["message"]
+
+
 # --- fan-out and starvation ----------------------------------------------------------------------
 
 
@@ -313,9 +327,12 @@ MEMBERS = ["model", "messages", "input", "tools", "response_format", "tool_choic
            "logprobs", "top_logprobs", "stop", "max_tokens", "dimensions", "encoding_format", "metadata", "seed"]
 ROUTES = ["/chat/completions", "/embeddings", "/models", "/models/ref-chat", "/models/nope"]
 METHODS = ["POST", "POST", "GET", "PUT", "DELETE", "PATCH"]
+ODD_NUMBERS = ["1e400", "-1e400", "1e-400", "-0", "1" + "0" * 5000, "0.1e1", "123456789012345678901234567890"]
 BODIES = st.one_of(
     st.binary(max_size=200),
     json_values.map(encoded),
+    st.builds(lambda key, number: json.dumps({**VALID_CHAT, key: SLOT}).replace(json.dumps(SLOT), number).encode(),
+              st.sampled_from(MEMBERS), st.sampled_from(ODD_NUMBERS)),
     st.builds(deeply, json_values, st.integers(1, 3 * MAX_JSON_DEPTH), st.sampled_from("[{")),
 )
 # The 2xx bodies each route answers with, by the spec's schemas.

@@ -245,6 +245,15 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    """A JSON number as a float; one past the double range (1e400) is refused, not read as infinity,
+    which could only be answered as `Infinity`, which is not JSON."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
 def parse_json(raw: bytes, content_type: str | None) -> Any:
     """The JSON value of a request body; a 400 for a wrong content type, bad JSON or bad Unicode."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -255,7 +264,7 @@ def parse_json(raw: bytes, content_type: str | None) -> Any:
             f"Invalid Content-Type header ({shown}), expected application/json. {PARSE_MESSAGE}",
         )
     try:
-        value = json.loads(raw, parse_constant=_no_constants)
+        value = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError:  # well-formed at least as deep as the limit, or it would have failed sooner
         raise _too_deep(raw) from None
     except (ValueError, UnicodeError):
