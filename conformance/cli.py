@@ -121,8 +121,6 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
             args.providers = str(stack.enter_context(default_providers_file()))
         if args.no_install:
             stack.enter_context(_env(NO_INSTALL_ENV, "1"))  # also reaches xdist workers
-        elif _may_run(args, "client.openai_node"):
-            _install_node_sdk()
         return _run(args, passthrough)
 
 
@@ -156,6 +154,8 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
         return EXIT_USAGE
     if (out / "junit.xml").is_symlink():  # pytest writes junit.xml itself, and would write through a link
         (out / "junit.xml").unlink()
+    if not args.no_install and _may_run(args, "client.openai_node"):
+        _install_node_sdk()  # once the run is known to go ahead: a bad file gets its one message only
     pytest_args = [
         "--pyargs",
         "conformance.suite",

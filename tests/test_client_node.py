@@ -453,3 +453,10 @@ def test_run_installs_before_pytest_starts_so_the_notice_is_seen(fake_npm: Path,
     assert proc.stderr.count("conformance: installing openai-node") == 1, proc.stderr
     assert len(fake_npm.read_text().splitlines()) == 1
     assert client_node.ensure_node_sdk(install=False) == client_node.sdk_dir()
+
+
+def test_run_with_a_bad_providers_file_installs_nothing(fake_npm: Path, tmp_path: Path) -> None:
+    (tmp_path / "providers.yaml").write_text("providers: [\n", encoding="utf-8")
+    proc = run_node_check(tmp_path, "--providers", "providers.yaml")
+    assert proc.returncode == 2 and "installing" not in proc.stderr
+    assert not fake_npm.exists()
