@@ -27,12 +27,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
 
 from conformance.cli import main as cli_main
 from conformance.reference import server
 from conformance.reference.server import add_serve_arguments, config_from_args
 from conformance.reference.testing import running_server
+from conformance.reference.models import MAX_COMPLETION_TOKENS
 from conformance.reference.validation import MAX_JSON_DEPTH, SCHEMA_LIMITS
 from conformance.schemas import validate
 
@@ -176,9 +176,9 @@ def fan_out(width: int, levels: int = 3) -> dict[str, Any]:
     return schema
 
 
-def tool_body(schema: dict[str, Any]) -> bytes:
+def tool_body(schema: dict[str, Any], **params: Any) -> bytes:
     tool = {"type": "function", "function": {"name": "f", "strict": True, "parameters": schema}}
-    return json.dumps({**VALID_CHAT, "tools": [tool], "tool_choice": "required"}).encode()
+    return json.dumps({**VALID_CHAT, "tools": [tool], "tool_choice": "required", **params}).encode()
 
 
 def test_fan_out_schema_is_refused_by_the_budget_while_others_are_served(base_url, http):
@@ -221,13 +221,14 @@ def running(code: CodeType) -> bool:
 def test_a_slow_answer_does_not_hold_up_other_clients(base_url, http):
     """An answer that takes the server a while (8,000 generated values from a small body) is worked
     out off the event loop: a request sent once that work has begun is answered before it ends.
+    (The answer is capped to keep it small; the work to produce it is not.)
 
     The server runs in this process, so "has begun" is seen directly, in the threads' stacks:
     on the event loop's own thread the follow-up could not be answered until the work was done."""
     schema = reused_fan_out(20)
     slow = connection(base_url)
     try:
-        slow.request("POST", "/v1/chat/completions", tool_body(schema), {"content-type": "application/json"})
+        slow.request("POST", "/v1/chat/completions", tool_body(schema, max_completion_tokens=16), {"content-type": "application/json"})
         for _ in range(60_000):
             if running(server._Reference._chat.__code__):
                 break
@@ -244,8 +245,7 @@ def test_a_slow_answer_does_not_hold_up_other_clients(base_url, http):
     assert response.status == 200
     must = [e for e in validate("chat_completion", body) if e.severity == "must"]
     assert not must, must[:3]
-    arguments = json.loads(body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
-    assert Draft202012Validator(schema).is_valid(arguments)
+    assert body["choices"][0]["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 16
 
 
 @pytest.mark.parametrize(
@@ -267,6 +267,39 @@ def test_schema_whose_instance_is_too_large_to_generate_is_a_400(http, place, sc
     response = http.post("/chat/completions", content=with_schema(body, json.dumps(schema)), headers={"content-type": "application/json"})
     error = openai_error(response.status_code, response.content)
     assert error["param"] == param and "needs more than" in error["message"]
+
+
+# --- answer size ---------------------------------------------------------------------------------
+
+COUNT = [{"role": "user", "content": "Count from 1 to 1000."}]  # an answer of 1000 tokens
+
+
+@pytest.mark.parametrize(
+    "params, param",
+    [({"n": 128, "logprobs": True, "top_logprobs": 20}, "n"), ({"n": 128, "stream": True, "logprobs": True, "top_logprobs": 1}, "n")],
+    ids=["logprobs", "stream"],
+)
+def test_an_answer_past_the_budget_is_a_400_naming_what_to_lower(http, params, param):
+    response = http.post("/chat/completions", json={"model": "ref-chat", "messages": COUNT, **params})
+    error = openai_error(response.status_code, response.content)
+    assert response.status_code == 400 and error["param"] == param
+    assert str(server.MAX_ANSWER_ENTRIES) in error["message"]
+
+
+def test_an_answer_within_the_budget_is_answered_in_full(http):
+    response = http.post("/chat/completions", json={"model": "ref-chat", "messages": COUNT, "logprobs": True, "top_logprobs": 20})
+    assert response.status_code == 200
+    choice = response.json()["choices"][0]
+    assert len(choice["logprobs"]["content"]) == 1000 and choice["message"]["content"].endswith(" 1000")
+
+
+def test_an_uncapped_answer_stops_at_the_models_output_limit(http):
+    words = " ".join(f"w{k}" for k in range(MAX_COMPLETION_TOKENS + 100))
+    response = http.post("/chat/completions", json={"model": "ref-chat", "messages": [{"role": "user", "content": f"<<<{words}>>>"}]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == MAX_COMPLETION_TOKENS
 
 
 # --- body size -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 
 from conformance.reference.errors import ApiError
 from conformance.reference.instances import MISSING, Hint, TooComplex, instance_for
+from conformance.reference.models import MAX_COMPLETION_TOKENS
 from conformance.reference.tokens import count_tokens, tokenize
 
 __all__ = [
@@ -171,15 +172,13 @@ def respond(request: ChatRequest) -> list[Completion]:
     """One completion per choice (request.n), deterministic for a given request."""
     planned = _tool_plan(request)
     text = None if planned else _formatted(request, _text_answer(request))
-    out = []
     fingerprint = _fingerprint(request)
-    for index in range(max(request.n, 1)):
-        calls = tuple(
-            ToolCall(_call_id(fingerprint, index, k), name, json.dumps(args, ensure_ascii=False))
-            for k, (name, args) in enumerate(planned)
-        )
-        completion = Completion(text, calls, "tool_calls" if calls else "stop")
-        out.append(_limited(completion, request))
+    calls = tuple(ToolCall(_call_id(fingerprint, 0, k), name, json.dumps(args, ensure_ascii=False)) for k, (name, args) in enumerate(planned))
+    first = _limited(Completion(text, calls, "tool_calls" if calls else "stop"), request)
+    out = [first]
+    for index in range(1, max(request.n, 1)):  # the same answer; only the call ids differ
+        ids = (replace(call, id=_call_id(fingerprint, index, k)) for k, call in enumerate(first.tool_calls))
+        out.append(replace(first, tool_calls=tuple(ids)))
     return out
 
 
@@ -420,9 +419,7 @@ def _limited(completion: Completion, request: ChatRequest) -> Completion:
         cuts = [content.find(s) for s in request.stop if s and s in content]
         if cuts:
             content, finish = content[: min(cuts)], "stop"
-    cap = request.max_tokens
-    if cap is None:
-        return replace(completion, content=content, finish_reason=finish)
+    cap = request.max_tokens if request.max_tokens is not None else MAX_COMPLETION_TOKENS  # the model's own limit
     if content is not None:
         pieces = tokenize(content)
         if len(pieces) > cap:

@@ -53,6 +53,10 @@ from conformance.reference.validation import check_chat, check_embeddings, parse
 __all__ = ["ServerConfig", "add_serve_arguments", "config_from_args", "create_app", "serve", "serve_from_args"]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# Tokens times (1 + top_logprobs), over all choices: each is a chunk when streamed and a logprob
+# object when asked for. 2**17 is at most ~40 MB and ~5 s of work; n=128 with top_logprobs=20 on
+# an answer of 1000 numbers would be 2.7 million (~600 MB, a minute) from a 100-byte request.
+MAX_ANSWER_ENTRIES = 2**17
 FINGERPRINT = "fp_ref0001"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -227,11 +231,13 @@ class _Reference:
         seen = self.quirks.apply("chat_request", copy.deepcopy(body), Context(request=body))
         context = Context(request=seen)
         completions = self.quirks.apply("completions", respond(ChatRequest.from_body(seen)), context)
-        counted = render.usage(prompt_tokens(seen.get("messages") or []), sum(c.tokens for c in completions))
+        generated = sum(c.tokens for c in completions)
+        top = (seen.get("top_logprobs") or 0) if seen.get("logprobs") else None
+        _within_answer_budget(generated, top, len(completions))
+        counted = render.usage(prompt_tokens(seen.get("messages") or []), generated)
         use = self.quirks.apply("chat_usage", counted, context)
         context = Context(request=seen, usage=use)
         envelope = render.Envelope(self._id("chatcmpl-", 29), int(time.time()), card.id, FINGERPRINT)
-        top = (seen.get("top_logprobs") or 0) if seen.get("logprobs") else None
         if seen.get("stream") is True:
             return self._stream(envelope, completions, use, top, context)
         out = render.chat_body(envelope, completions, copy.deepcopy(use), top)
@@ -282,6 +288,26 @@ class _Reference:
         where = f"{request.method} {request.url.path}"[:300]
         message = {404: f"Invalid URL ({where})", 405: f"Invalid method for URL ({where})"}.get(exc.status_code, exc.detail)
         return self.error(ApiError(exc.status_code, message, headers=exc.headers), None)
+
+
+def _within_answer_budget(tokens: int, top: int | None, choices: int) -> None:
+    """A 400 naming the parameter to lower when an answer would pass MAX_ANSWER_ENTRIES.
+
+    OpenAI would answer such a request, slowly and at a price; a local server that a test suite
+    starts in its own process must not spend gigabytes on one, so it refuses the way it refuses
+    other requests it cannot serve.
+    """
+    entries = tokens * (1 + (top or 0))
+    if entries <= MAX_ANSWER_ENTRIES:
+        return
+    param = "n" if choices > 1 else "top_logprobs" if top else "max_completion_tokens"
+    raise ApiError(
+        400,
+        f"This request asks for {entries} tokens and log probabilities in total (tokens over all choices times "
+        f"1 + top_logprobs); this server answers at most {MAX_ANSWER_ENTRIES}. Lower '{param}'.",
+        param=param,
+        code="invalid_value",
+    )
 
 
 def create_app(config: ServerConfig | None = None) -> Starlette:
