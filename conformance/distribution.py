@@ -42,7 +42,7 @@ def distribution_problem(dist: str) -> str | None:
 
 def distribution_note(dist: str) -> str | None:
     """What the user should know about how their `--dist` is applied, or None."""
-    if dist in ("no", "loadgroup"):
+    if dist in ("no", "loadgroup") or dist not in SAFE_DIST:
         return None
     return (f"--dist {dist} is applied per provider: each provider's checks run in one worker "
             "(so its probes are sent once and its max_concurrency holds), all providers at once")

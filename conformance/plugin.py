@@ -442,6 +442,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from conformance.report.scores import median_metric
 
     terminalreporter.section("conformance")
+    if state.dist_note:
+        terminalreporter.write_line(f"note: {state.dist_note}")
     for entry in state.final.providers:
         name = entry["name"]
         shown_name = terminal_text(name, 80, one_line=True)

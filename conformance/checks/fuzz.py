@@ -8,6 +8,12 @@ still goes wrong. That minimal example is the verdict's message and evidence.
 Every run is reproducible and bounded:
 - Generation is seeded (`hypothesis_seed`, `--hypothesis-seed`), uses no example database and
   runs only the generate and shrink phases, `hypothesis_examples` examples (`--hypothesis-examples`).
+- It depends on nothing but the seed. Hypothesis (6.1xx) sometimes draws a "local constant": a
+  literal it harvests from the source of every non-library module loaded in the process, so the
+  same seed generated different examples in the CLI, in an xdist worker and in a test, and even
+  depending on which module a concurrent check had just imported. Our property runs draw only
+  from Hypothesis' fixed global constants (`_pin_constants`, switched on per thread, so any other
+  Hypothesis test in the same process keeps the stock behaviour).
 - A check sends at most `REQUESTS_PER_EXAMPLE * examples` requests, shrinking included. Once the
   budget is spent (or the provider stops answering) every further candidate counts as passing, so
   shrinking a failure on a slow or hostile provider ends at once instead of costing hundreds of calls.
@@ -69,6 +75,48 @@ if TYPE_CHECKING:
 REQUESTS_PER_EXAMPLE = 4
 THREAD_SAFE_HYPOTHESIS = (6, 136, 9)
 _TURNS = threading.Lock()  # used only with a Hypothesis older than THREAD_SAFE_HYPOTHESIS
+
+
+_PINNED = threading.local()  # .on: this thread is inside one of our property runs
+_pin_lock = threading.Lock()
+_pinned: list[bool] = []  # [True] once Hypothesis is patched, [False] if it cannot be
+
+
+def _pin_constants() -> bool:
+    """Make our property runs draw constants from Hypothesis' global pool only (see the module
+    docstring). Patches one internal method once; False (nothing patched) on a Hypothesis whose
+    internals differ, where generation then still depends on the loaded modules."""
+    with _pin_lock:
+        if _pinned:
+            return _pinned[0]
+        try:
+            from hypothesis.internal.conjecture import providers
+            from hypothesis.internal.conjecture.choice import choice_constraints_key, choice_permitted
+
+            provider_cls = providers.HypothesisProvider
+            stock = provider_cls._maybe_draw_constant
+            global_constants = providers.GLOBAL_CONSTANTS
+        except (ImportError, AttributeError):
+            _pinned.append(False)
+            return False
+        pools: dict[Any, tuple[Any, ...]] = {}
+
+        def maybe_draw_constant(self: Any, choice_type: Any, constraints: Any, *, p: float = 0.05) -> Any:
+            if not getattr(_PINNED, "on", False):
+                return stock(self, choice_type, constraints, p=p)
+            if self._random.random() > p:
+                return None
+            key = (choice_type, choice_constraints_key(choice_type, constraints))
+            pool = pools.get(key)
+            if pool is None:
+                pool = pools[key] = tuple(
+                    c for c in global_constants.set_for_type(choice_type) if choice_permitted(c, constraints)
+                )
+            return self._random.choice(pool) if pool else None
+
+        provider_cls._maybe_draw_constant = maybe_draw_constant
+        _pinned.append(True)
+        return True
 
 
 def _property_guard() -> contextlib.AbstractContextManager[Any]:
@@ -153,7 +201,9 @@ class Fuzzer:
         )(seed(self.seed)(given(strategy)(prop)))
         found: _Counterexample | None = None
         shrink_complete = True
+        _pin_constants()
         with _property_guard():
+            _PINNED.on = True
             try:
                 test()
             except _Counterexample as exc:
@@ -161,6 +211,8 @@ class Fuzzer:
             except Exception as exc:  # noqa: BLE001 - a Hypothesis error (flaky, health...) is not the provider's
                 self.ctx.note(f"Hypothesis stopped early: {type(exc).__name__}: {excerpt(str(exc), 200)}")
                 shrink_complete = False
+            finally:
+                _PINNED.on = False
         if found is None:
             found = self._smallest_failure()
         judged = [j for j in self.memo.values() if not j.unjudged]
