@@ -32,7 +32,7 @@ from conformance.cli import main as cli_main
 from conformance.reference import server
 from conformance.reference.server import add_serve_arguments, config_from_args
 from conformance.reference.testing import running_server
-from conformance.reference.models import MAX_COMPLETION_TOKENS
+from conformance.reference.models import EMBED_INPUT_TOKENS, EMBED_REQUEST_TOKENS, MAX_COMPLETION_TOKENS
 from conformance.reference.validation import MAX_JSON_DEPTH, SCHEMA_LIMITS
 from conformance.schemas import validate
 
@@ -300,6 +300,14 @@ def test_an_uncapped_answer_stops_at_the_models_output_limit(http):
     body = response.json()
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == MAX_COMPLETION_TOKENS
+
+
+def test_embedding_inputs_past_the_per_request_token_total_are_a_400(http):
+    """OpenAI's documented 300,000 tokens summed over inputs; every input here is within its own limit."""
+    inputs = [[7] * EMBED_INPUT_TOKENS] * (EMBED_REQUEST_TOKENS // EMBED_INPUT_TOKENS + 1)
+    response = http.post("/embeddings", json={"model": "ref-embed", "input": inputs})
+    error = openai_error(response.status_code, response.content)
+    assert response.status_code == 400 and error["param"] == "input" and error["code"] == "max_tokens_per_request"
 
 
 # --- body size -----------------------------------------------------------------------------------

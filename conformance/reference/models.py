@@ -17,6 +17,7 @@ EMBED_DIMENSIONS = 64
 CONTEXT_TOKENS = 131_072  # prompt tokens a chat request may carry
 MAX_COMPLETION_TOKENS = 16_384
 EMBED_INPUT_TOKENS = 8_192  # per input, as OpenAI's embedding models
+EMBED_REQUEST_TOKENS = 300_000  # summed over a request's inputs, as OpenAI's (CreateEmbeddingRequest.input)
 CREATED = 1_700_000_000  # a fixed `created` so GET /models is byte-stable
 OWNER = "openai-compat-conformance"
 

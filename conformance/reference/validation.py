@@ -28,7 +28,13 @@ from jsonschema import Draft202012Validator
 
 from conformance.reference.errors import ApiError
 from conformance.reference.instances import MAX_DEPTH as GENERATOR_DEPTH
-from conformance.reference.models import CONTEXT_TOKENS, EMBED_DIMENSIONS, EMBED_INPUT_TOKENS, MAX_COMPLETION_TOKENS
+from conformance.reference.models import (
+    CONTEXT_TOKENS,
+    EMBED_DIMENSIONS,
+    EMBED_INPUT_TOKENS,
+    EMBED_REQUEST_TOKENS,
+    MAX_COMPLETION_TOKENS,
+)
 from conformance.reference.responder import content_text
 from conformance.reference.tokens import count_tokens
 
@@ -878,6 +884,7 @@ def _input(value: Any) -> None:
         items = [value] if all(_is_int(v) for v in value) else value
     else:
         raise invalid_type("input", "a string or an array", value)
+    total = 0
     for k, item in enumerate(items):
         if isinstance(item, str):
             if not item:
@@ -896,4 +903,13 @@ def _input(value: Any) -> None:
                 f"{tokens} tokens in input {k}. Please reduce your prompt.",
                 param="input",
                 code="context_length_exceeded",
+            )
+        total += tokens
+        if total > EMBED_REQUEST_TOKENS:
+            raise ApiError(
+                400,
+                f"Requested {total} tokens or more, max {EMBED_REQUEST_TOKENS} tokens per request: the tokens of all "
+                "inputs together are too many. Please reduce the number or the length of the inputs.",
+                param="input",
+                code="max_tokens_per_request",
             )
