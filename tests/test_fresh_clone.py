@@ -39,7 +39,10 @@ def clone_head(into: Path) -> Path:
 
 def readme_install(clone: Path, env_dir: Path) -> Path:
     """A new venv with the README's `pip install -e '.[test]'` run in the clone; its bin folder."""
-    venv.create(env_dir, with_pip=True, symlinks=True)
+    try:
+        venv.create(env_dir, with_pip=True, symlinks=True)
+    except subprocess.CalledProcessError as exc:  # ensurepip missing (Debian: the python3-venv package)
+        pytest.skip(f"cannot make a venv with pip here: {exc}")
     bin_dir = env_dir / "bin"
     env = base_env() | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run([bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test]"],
