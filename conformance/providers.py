@@ -1,7 +1,7 @@
 """providers.yaml -> frozen Provider objects.
 
 What lives here: loading, `${VAR}` / `${VAR:-default}` interpolation, validation against
-`schemas/providers.schema.json` with errors that name the file, the line and the path inside it,
+`conformance/data/schemas/providers.schema.json` with errors that name the file, the line and the path inside it,
 expectations (`expect:`), and whether a provider can run at all (key present, server reachable).
 What does not: starting the built-in reference server (plugin.py) and talking to providers
 (transport.py). API keys are read from the environment at run time and never stored in any

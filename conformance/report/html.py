@@ -15,7 +15,8 @@ import base64
 import functools
 import hashlib
 from collections.abc import Iterable
-from pathlib import Path
+
+import importlib.resources
 
 import jinja2
 from markupsafe import Markup
@@ -26,7 +27,7 @@ from conformance.report.history import HistoryEntry
 from conformance.report.matrix import UNSTABLE_FLIPS, Matrix, build_matrix, script_json
 from conformance.results import RunResults
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATES = importlib.resources.files("conformance.report") / "templates"  # shipped in the wheel
 # Above this much embedded evidence, passing cells lose their exchanges (failures keep theirs).
 MAX_EVIDENCE_CHARS = 24_000_000
 CLAIM_SYMBOLS = {
@@ -41,7 +42,7 @@ CLAIM_SYMBOLS = {
 @functools.cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.PackageLoader("conformance.report", "templates"),
         autoescape=True,  # always: the template name ends in .j2, which select_autoescape would miss
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
