@@ -12,6 +12,7 @@ from conformance.checks.common import (
     excerpt,
     finish_reason,
     first_choice,
+    judged_unless_capped,
     message_of,
     normalise,
     require_json,
@@ -52,10 +53,12 @@ def chat_spec_fields(ctx: Context) -> str | None:
 
 
 def _word_answer(ctx: Context, probe: str, word: str, what: str) -> str:
-    body = require_json(ctx.probe(probe), optional=probe == "chat_developer", what=what)
+    ex = ctx.probe(probe)
+    body = require_json(ex, optional=probe == "chat_developer", what=what)
     text = answer_text(body)
-    if word.lower() not in words(text).split():
-        raise Fail(f"{what} was not followed: received {excerpt(text)!r}; expected the word {word}")
+    with judged_unless_capped(ex, "the answer"):
+        if word.lower() not in words(text).split():
+            raise Fail(f"{what} was not followed: received {excerpt(text)!r}; expected the word {word}")
     return f"answered {excerpt(text, 40)!r}"
 
 
@@ -76,17 +79,20 @@ def chat_multi_turn(ctx: Context) -> str | None:
 
 @check("chat.content_parts")
 def chat_content_parts(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("chat_content_parts"), optional=True, what="array-of-parts content")
+    ex = ctx.probe("chat_content_parts")
+    body = require_json(ex, optional=True, what="array-of-parts content")
     text = answer_text(body)
-    if probes.PARTS_WORD.lower() not in words(text).split():
-        raise Fail(
-            f"content given as text parts was not understood: received {excerpt(text)!r}; "
-            f"expected the word {probes.PARTS_WORD}"
-        )
+    with judged_unless_capped(ex, "the answer"):
+        if probes.PARTS_WORD.lower() not in words(text).split():
+            raise Fail(
+                f"content given as text parts was not understood: received {excerpt(text)!r}; "
+                f"expected the word {probes.PARTS_WORD}"
+            )
     return None
 
 
 def _capped(ctx: Context, probe: str, param: str, optional: bool) -> str | None:
+    """The cap is this check's subject: a cut answer is judged here, never excused."""
     body = require_json(ctx.probe(probe), optional=optional, what=param)
     cap = ctx.probe(probe).request_body[param]
     reason = finish_reason(body)
@@ -124,7 +130,8 @@ def chat_max_completion_tokens(ctx: Context) -> str | None:
 
 @check("chat.stop")
 def chat_stop(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("chat_stop"), what="stop")
+    ex = ctx.probe("chat_stop")
+    body = require_json(ex, what="stop")
     text = answer_text(body)
     numbers = [int(n) for n in re.findall(r"\d+", text) if len(n) < 6]
     if numbers[:5] != [1, 2, 3, 4, 5]:
@@ -133,8 +140,9 @@ def chat_stop(ctx: Context) -> str | None:
         raise NoVerdict(f"the model did not count as asked ({excerpt(text)!r}): stop cannot be judged")
     if "6" in text or any(n >= 6 for n in numbers):
         raise Fail(f"stop=['6'] not honoured: received {excerpt(text)!r}; expected the text to end before 6")
-    if finish_reason(body) != "stop":
-        raise Fail(f"stopped by a stop sequence: received finish_reason={finish_reason(body)!r}; expected 'stop'")
+    with judged_unless_capped(ex, "the count"):  # the cap may have come before the stop text
+        if finish_reason(body) != "stop":
+            raise Fail(f"stopped by a stop sequence: received finish_reason={finish_reason(body)!r}; expected 'stop'")
     return None
 
 
@@ -172,8 +180,9 @@ def chat_unicode(ctx: Context) -> str | None:
     # A model may drop a character; judge corruption by the non-ASCII characters' survival.
     wanted = [ch for ch in expected if ord(ch) > 127 and not ch.isspace()]
     kept = sum(1 for ch in wanted if ch in text)
-    if kept < len(wanted) * 0.9:
-        raise Fail(f"unicode not round-tripped: received {excerpt(text)!r}; expected {expected!r}")
+    with judged_unless_capped(ex, "the echo"):  # the cap may have come before the text's end
+        if kept < len(wanted) * 0.9:
+            raise Fail(f"unicode not round-tripped: received {excerpt(text)!r}; expected {expected!r}")
     ctx.note("the model did not echo the text exactly, but every non-ASCII character survived")
     return None
 

@@ -6,6 +6,11 @@ recorded bytes, so the SDK's own parsing, stream decoding and stream accumulatio
 what the provider sent, at no extra token cost. The SDK is lenient (it builds models without
 validation), so "parsed" is judged by comparing what the SDK hands to application code with what
 the wire says: same text, same tool calls, arguments still strings, vectors decoded correctly.
+
+An answer the token cap cut (finish_reason "length") is still replayed: the SDK's stream helper
+refuses to finalise one by design (`LengthFinishReasonError`, whatever the provider), so for those
+the accumulated snapshot - what an application iterating the stream holds - is compared instead.
+An SDK refusal is a finding only where the wire does not say the answer was cut.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import httpx
 
 from conformance.checks.base import Context, Fail, NoVerdict, Skip, check
-from conformance.checks.common import excerpt, text_of
+from conformance.checks.common import cut_at_cap, excerpt, text_of
 from conformance.checks.embeddings import decode_base64_f32
 from conformance.checks.tools import accumulate_tool_calls
 from conformance.transport import Exchange
@@ -84,7 +89,8 @@ def _replay_stream(ex: Exchange) -> list[str]:
     state = ChatCompletionStreamState()
     for chunk in stream:
         state.handle_chunk(chunk)
-    final = state.get_final_completion()
+    # get_final_completion() raises LengthFinishReasonError for any answer the cap cut, by design.
+    final = state.current_completion_snapshot if cut_at_cap(ex) else state.get_final_completion()
     problems = []
     wire = ex.stream
     if not final.choices:
@@ -135,6 +141,12 @@ def _replayable_stream(ex: Exchange) -> bool:
     return ex.ok and ex.stream.error_event is None
 
 
+def _note_cut(ctx: Context, name: str, ex: Exchange) -> None:
+    if cut_at_cap(ex):
+        ctx.note(f"{name} was cut at the token cap: the SDK's accumulated snapshot was compared "
+                 "(its final parse refuses cut answers with LengthFinishReasonError)")
+
+
 @check("client.openai_python")
 def client_openai_python(ctx: Context) -> str | None:
     try:
@@ -150,6 +162,7 @@ def client_openai_python(ctx: Context) -> str | None:
     ex = ctx.probe("stream_basic", chat)
     if _replayable_stream(ex):
         plan.append(("stream_basic", lambda ex=ex: _replay_stream(ex)))
+        _note_cut(ctx, "stream_basic", ex)
     if ctx.provider.model_configs("tools"):
         tools = ctx.model_for("tools")
         for probe in ("tools_auto", "tools_parallel"):
@@ -159,6 +172,7 @@ def client_openai_python(ctx: Context) -> str | None:
         ex = ctx.probe("tools_stream", tools)
         if _replayable_stream(ex):
             plan.append(("tools_stream", lambda ex=ex: _replay_stream(ex)))
+            _note_cut(ctx, "tools_stream", ex)
     if ctx.provider.model_configs("embeddings"):
         emb = ctx.model_for("embeddings")
         ex, floats = ctx.probe("emb_base64", emb), ctx.probe("emb_single", emb)

@@ -6,7 +6,11 @@ The rules here are the suite's general ones, so that every check applies them th
 - a clean 4xx with an OpenAI-shaped error body for an optional feature -> `unsupported`;
 - any other non-2xx for a valid request -> `fail`;
 - a 2xx body that is not a JSON object, or is an error body -> `fail`;
-- a stream that reports an error mid-way (OpenAI's own way) -> `error` with the evidence.
+- a stream that reports an error mid-way (OpenAI's own way) -> `error` with the evidence;
+- an answer the token cap cut (finish_reason "length") cannot be failed for what it lacks or
+  for how it ends: `judged_unless_capped` turns such a failure into `error` "token cap reached"
+  (a model that never stops, a tiny random-weight model, a verbose reasoning model). Only the
+  checks whose subject is the cap (chat.max_tokens, chat.max_completion_tokens) judge cut answers.
 Behaviour checks read bodies leniently, the way a tolerant client would; schema strictness
 belongs to the wire checks that own each shape.
 """
@@ -16,6 +20,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from conformance.chat_stream import ChatStream
@@ -145,6 +151,77 @@ def stream_answer(stream: ChatStream) -> str:
         if "length" in finishes:
             raise NoVerdict("token cap too low: the streamed answer is empty with finish_reason 'length'")
     return text
+
+
+CAP_PARAMS = ("max_completion_tokens", "max_tokens")
+
+
+def request_cap(ex: Exchange) -> tuple[str, int] | None:
+    """The token cap the suite sent with this request, as (parameter, value), or None."""
+    body = ex.request_body if isinstance(ex.request_body, dict) else {}
+    for param in CAP_PARAMS:
+        if type(body.get(param)) is int:
+            return param, body[param]
+    return None
+
+
+def _completion_tokens(usage: Any) -> int | None:
+    value = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    return value if type(value) is int else None
+
+
+def cut_at_cap(ex: Exchange) -> bool:
+    """True when the answer of `ex` (choice 0) ended at the token cap, not where the model ended it:
+    finish_reason "length", or (a stream with no finish_reason) usage reaching the cap sent."""
+    if not ex.ok:
+        return False
+    cap = request_cap(ex)
+    if ex.stream_requested:
+        stream = ex.stream
+        finishes = [c.get("finish_reason") for c in _first_choice_entries(stream.chunks)]
+        if "length" in finishes:
+            return True
+        used = [_completion_tokens(c.get("usage")) for c in stream.usage_chunks()]
+        return not any(finishes) and cap is not None and any(u is not None and u >= cap[1] for u in used)
+    body = ex.json_body
+    if not isinstance(body, dict):
+        return False
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    return choice.get("finish_reason") == "length"
+
+
+def _first_choice_entries(chunks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                yield choice
+
+
+def cap_reached(ex: Exchange, what: str, instead: str) -> NoVerdict:
+    """The `error` for an answer the token cap cut: `instead` is the failure it would otherwise be."""
+    cap = request_cap(ex)
+    sent = f"{cap[0]}={cap[1]}" if cap else "the provider's own limit"
+    return NoVerdict(
+        f"token cap reached: {what} was cut at {sent} (finish_reason 'length'), so it cannot be judged "
+        f"(raise token_cap for this model); judged as cut it would be: {excerpt(instead, 240)}"
+    )
+
+
+@contextmanager
+def judged_unless_capped(ex: Exchange, what: str) -> Iterator[None]:
+    """Judge the answer of `ex` inside the block; a `Fail` raised there becomes `error` "token cap
+    reached" when the token cap cut the answer, since what is missing may not have been written yet.
+
+    Wrap only the judgement of the answer's content (a word, JSON, a call, a finish_reason), never
+    wire facts a cut answer shows as well as a whole one (schemas, framing, ids, usage).
+    """
+    try:
+        yield
+    except Fail as failure:
+        if cut_at_cap(ex):
+            raise cap_reached(ex, what, failure.message) from None
+        raise
 
 
 def normalise(text: str) -> str:

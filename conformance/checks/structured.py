@@ -1,4 +1,8 @@
-"""Checks of the structured-output area: response_format json_object and json_schema."""
+"""Checks of the structured-output area: response_format json_object and json_schema.
+
+JSON the token cap cut is not judged ("token cap reached"): a schema-constrained engine keeps a
+model inside the grammar, not short; whatever parses whole is judged in full.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,20 @@ from jsonschema import Draft202012Validator
 
 from conformance import probes
 from conformance.checks.base import Context, Fail, check
-from conformance.checks.common import answer_text, excerpt, require_json
+from conformance.checks.common import answer_text, excerpt, judged_unless_capped, require_json
 
 
 def _json_content(ctx: Context, probe: str, what: str) -> object:
-    body = require_json(ctx.probe(probe), optional=True, what=what)
+    ex = ctx.probe(probe)
+    body = require_json(ex, optional=True, what=what)
     text = answer_text(body)
-    try:
-        return json.loads(text)
-    except ValueError:
-        fenced = text.strip().startswith("```")
-        hint = " (wrapped in markdown fences)" if fenced else ""
-        raise Fail(f"{what}: the content is not bare JSON{hint}: received {excerpt(text)!r}") from None
+    with judged_unless_capped(ex, "the JSON answer"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            fenced = text.strip().startswith("```")
+            hint = " (wrapped in markdown fences)" if fenced else ""
+            raise Fail(f"{what}: the content is not bare JSON{hint}: received {excerpt(text)!r}") from None
 
 
 @check("structured.json_object")

@@ -14,8 +14,11 @@ from conformance.checks.common import (
     answer_text,
     call_arguments,
     call_name,
+    cap_reached,
+    cut_at_cap,
     excerpt,
     finish_reason,
+    judged_unless_capped,
     message_of,
     require_json,
     require_stream,
@@ -47,20 +50,24 @@ def _city(call: dict[str, Any]) -> str:
 
 @check("tools.auto")
 def tools_auto(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("tools_auto"))
+    ex = ctx.probe("tools_auto")
+    body = require_json(ex)
     calls = tool_calls_of(body)
     weather = [c for c in calls if call_name(c) == "get_weather"]
-    if not weather:
-        text = excerpt(message_of(body).get("content"))
-        raise Fail(f"no get_weather call for a weather question with tool_choice auto: received calls {_describe(calls)}, content {text!r}")
+    with judged_unless_capped(ex, "the answer"):
+        if not weather:
+            text = excerpt(message_of(body).get("content"))
+            raise Fail(f"no get_weather call for a weather question with tool_choice auto: received calls {_describe(calls)}, content {text!r}")
     return None  # the arguments are judged by tools.args_encoding and tools.args_schema
 
 
 @check("tools.required")
 def tools_required(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("tools_required"), optional=True, what='tool_choice "required"')
-    if not tool_calls_of(body):
-        raise Fail(f'tool_choice "required" ignored: no tool call; content {excerpt(message_of(body).get("content"))!r}')
+    ex = ctx.probe("tools_required")
+    body = require_json(ex, optional=True, what='tool_choice "required"')
+    with judged_unless_capped(ex, "the answer"):
+        if not tool_calls_of(body):
+            raise Fail(f'tool_choice "required" ignored: no tool call; content {excerpt(message_of(body).get("content"))!r}')
     return None
 
 
@@ -68,6 +75,8 @@ def tools_required(ctx: Context) -> str | None:
 def tools_named(ctx: Context) -> str | None:
     calls = _calls(ctx, "tools_named", optional=True, what="a named tool_choice")
     names = [call_name(c) for c in calls]
+    if not names and cut_at_cap(ctx.probe("tools_named")):
+        raise cap_reached(ctx.probe("tools_named"), "the answer", "tool_choice named get_time: no call")
     if names != ["get_time"]:
         raise Fail(f"tool_choice named get_time: received calls {names}; expected exactly one get_time call")
     return None
@@ -88,10 +97,11 @@ def tools_none(ctx: Context) -> str | None:
 def tools_parallel(ctx: Context) -> str | None:
     calls = [c for c in _calls(ctx, "tools_parallel") if call_name(c) == "get_weather"]
     cities = sorted(words(_city(c)) for c in calls)
-    if len(calls) < 2:
-        raise Fail(f"two cities asked: received {len(calls)} get_weather call(s) {_describe(calls)}; expected 2")
-    if not any("paris" in c for c in cities) or not any("tokyo" in c for c in cities):
-        raise Fail(f"expected calls for Paris and Tokyo: received {_describe(calls)}")
+    with judged_unless_capped(ctx.probe("tools_parallel"), "the answer"):  # the second call may be unwritten
+        if len(calls) < 2:
+            raise Fail(f"two cities asked: received {len(calls)} get_weather call(s) {_describe(calls)}; expected 2")
+        if not any("paris" in c for c in cities) or not any("tokyo" in c for c in cities):
+            raise Fail(f"expected calls for Paris and Tokyo: received {_describe(calls)}")
     ids = [c.get("id") for c in calls]
     if len(set(ids)) != len(ids):
         raise Fail(f"parallel calls share ids: {ids}")
@@ -108,12 +118,14 @@ def tools_parallel_disabled(ctx: Context) -> str | None:
 
 @check("tools.result_roundtrip")
 def tools_result_roundtrip(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("tools_result"), what="a tool result message")
+    ex = ctx.probe("tools_result")
+    body = require_json(ex, what="a tool result message")
     text = answer_text(body)
     if tool_calls_of(body) and not text:
         raise Fail(f"the tool result was not used: the model called a tool again {_describe(tool_calls_of(body))}")
-    if "37" not in text and "purple" not in text.lower():
-        raise Fail(f"the answer does not use the tool result (37 °C, purple hail): received {excerpt(text)!r}")
+    with judged_unless_capped(ex, "the answer"):
+        if "37" not in text and "purple" not in text.lower():
+            raise Fail(f"the answer does not use the tool result (37 °C, purple hail): received {excerpt(text)!r}")
     return None
 
 
@@ -155,14 +167,30 @@ def _encoding_problem(arguments: Any) -> str | None:
     return None
 
 
+def _unparseable(arguments: Any) -> bool:
+    """A string that is not JSON: what a call the token cap cut looks like."""
+    if not isinstance(arguments, str):
+        return False
+    try:
+        json.loads(arguments)
+    except ValueError:
+        return True
+    return False
+
+
 @check("tools.args_encoding")
 def tools_args_encoding(ctx: Context) -> str | None:
+    cut: list[NoVerdict] = []  # judged last: a cut call must not hide a whole one that is wrong
     for probe, body in _tool_bodies(ctx):
         for i, call in enumerate(tool_calls_of(body)):
             fn = call.get("function") if isinstance(call.get("function"), dict) else {}
             problem = _encoding_problem(fn.get("arguments"))
-            if problem:
+            if problem and _unparseable(fn.get("arguments")) and cut_at_cap(ctx.probe(probe)):
+                cut.append(cap_reached(ctx.probe(probe), f"the {probe} tool call", f"tool_calls[{i}].function.{problem}"))
+            elif problem:
                 raise Fail(f"{probe}: tool_calls[{i}].function.{problem}")
+    if cut:
+        raise cut[0]
     return None
 
 
@@ -170,12 +198,16 @@ def tools_args_encoding(ctx: Context) -> str | None:
 def tools_args_schema(ctx: Context) -> str | None:
     from jsonschema import Draft202012Validator
 
+    cut: list[NoVerdict] = []  # judged last: a cut call must not hide a whole one that is wrong
     for probe, body in _tool_bodies(ctx):
         for i, call in enumerate(tool_calls_of(body)):
             tool = probes.TOOLS_BY_NAME.get(call_name(call) or "")
             if tool is None:
                 raise Fail(f"{probe}: tool_calls[{i}] calls an undeclared function {call_name(call)!r}")
             args = call_arguments(call)
+            if args is None and cut_at_cap(ctx.probe(probe)):
+                cut.append(cap_reached(ctx.probe(probe), f"the {probe} tool call", f"tool_calls[{i}] arguments are not JSON"))
+                continue
             if args is None:
                 raise Fail(f"{probe}: tool_calls[{i}] arguments are not JSON: {excerpt(call.get('function'))}")
             if isinstance(args, str):
@@ -186,15 +218,22 @@ def tools_args_schema(ctx: Context) -> str | None:
             errors = sorted(Draft202012Validator(tool["function"]["parameters"]).iter_errors(args), key=str)
             if errors:
                 raise Fail(f"{probe}: tool_calls[{i}] arguments {excerpt(args)} violate the parameters schema: {errors[0].message}")
+    if cut:
+        raise cut[0]
     return None
 
 
 @check("tools.finish_reason")
 def tools_finish_reason(ctx: Context) -> str | None:
+    cut: list[str] = []
     for probe, body in _tool_bodies(ctx):
         reason = finish_reason(body)
-        if reason != "tool_calls":
+        if reason == "length":  # the cap ended the turn, not the model: no verdict on how it would end
+            cut.append(probe)
+        elif reason != "tool_calls":
             raise Fail(f"{probe}: a response with tool calls has finish_reason {reason!r}; expected 'tool_calls'")
+    if cut:
+        raise cap_reached(ctx.probe(cut[0]), f"the {cut[0]} answer", "finish_reason 'length'; expected 'tool_calls'")
     return None
 
 
@@ -252,13 +291,15 @@ def accumulate_tool_calls(stream: ChatStream) -> tuple[list[StreamedCall], list[
 
 @check("tools.stream_deltas")
 def tools_stream_deltas(ctx: Context) -> str | None:
-    stream = require_stream(ctx.probe("tools_stream"))
+    ex = ctx.probe("tools_stream")
+    stream = require_stream(ex)
     validate_chunks(stream, "tool-call stream chunk", under=r"/choices/\d+/delta/tool_calls")
     calls, problems = accumulate_tool_calls(stream)
     if problems:
         raise Fail(problems[0])
     if not calls:
-        raise Fail(f"no tool-call deltas in the stream (text: {excerpt(stream.text(0))!r})")
+        with judged_unless_capped(ex, "the streamed answer"):
+            raise Fail(f"no tool-call deltas in the stream (text: {excerpt(stream.text(0))!r})")
     for call in calls:
         first = call.first_delta
         fn = first.get("function") if isinstance(first.get("function"), dict) else {}
@@ -273,13 +314,15 @@ def tools_stream_deltas(ctx: Context) -> str | None:
         if call.problems:
             raise Fail(f"tool call {call.index}: {call.problems[0]}")
         problem = _encoding_problem(call.arguments)
+        if problem and _unparseable(call.arguments) and cut_at_cap(ex):
+            raise cap_reached(ex, f"streamed tool call {call.index}", f"accumulated {problem}")
         if problem:
             raise Fail(f"tool call {call.index}: accumulated {problem}")
     indexes = [c.index for c in calls]
     if indexes != list(range(len(indexes))):
         ctx.note(f"tool-call indexes are {indexes}, not 0..n-1")
     finishes = [c.get("finish_reason") for ch in stream.chunks for c in ch.get("choices") or [] if isinstance(c, dict)]
-    if "tool_calls" not in finishes and "stop" not in finishes:
+    if not {"tool_calls", "stop", "length"} & set(finishes):  # which one is tools.finish_reason's business
         raise Fail(f"the tool-call stream never finished: finish_reasons {excerpt([f for f in finishes if f])}")
     return f"{len(calls)} streamed call(s)"
 

@@ -48,8 +48,8 @@ from conformance.reference import render
 from conformance.reference.embeddings import to_base64
 from conformance.reference.errors import ApiError, ErrorReply
 from conformance.reference.models import ModelCard, default_model
-from conformance.reference.responder import FALLBACK, Completion
-from conformance.reference.tokens import count_tokens
+from conformance.reference.responder import FALLBACK, ChatRequest, Completion, respond
+from conformance.reference.tokens import count_tokens, tokenize
 
 __all__ = ["HOOK_POINTS", "Context", "QuirkSet", "QuirkSpec", "UnknownQuirkError", "load_quirks"]
 
@@ -391,6 +391,32 @@ def _reject_json_schema(body: dict[str, Any], ctx: Context) -> dict[str, Any]:
 @hook("completions", "finish_reason_nonstandard")
 def _finish_reason_nonstandard(completions: list[Completion], ctx: Context) -> list[Completion]:
     return [replace(c, finish_reason="eos") for c in completions]
+
+
+_RUN_ON = " and so on"  # what a model that never emits its end-of-text token goes on writing
+_CONTEXT_TOKENS = 512  # where an uncapped answer ends: the (small) context of such a model
+
+
+@hook("completions", "never_stops")
+def _never_stops(completions: list[Completion], ctx: Context) -> list[Completion]:
+    """Every answer runs on past its end until the token cap cuts it (finish_reason "length").
+
+    A stop sequence still ends an answer (that is the engine's doing, not the model's), and tool
+    calls stay whole: an engine's tool-call parser drops whatever the model wrote after them.
+    """
+    request = ChatRequest.from_body(ctx.request or {})
+    cap = request.max_tokens if request.max_tokens is not None else _CONTEXT_TOKENS
+    unstopped = respond(replace(request, stop=(), max_tokens=None))
+
+    def run_on(done: Completion, whole: Completion) -> Completion:
+        if done.finish_reason == "length" or done.tool_calls:
+            return replace(done, finish_reason="length")
+        if done.content != whole.content and request.stop:
+            return done  # a stop sequence ended it before the cap
+        pieces = tokenize((done.content or "") + _RUN_ON * max(cap, 1))
+        return replace(done, content="".join(pieces[:cap]), finish_reason="length")
+
+    return [run_on(done, whole) for done, whole in zip(completions, unstopped)]
 
 
 @hook("completions", "mangle_unicode")
