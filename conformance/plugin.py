@@ -331,7 +331,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if result is None or report.when != "call":
         return
     report.user_properties.append(("conformance.status", result.status.value))
-    if item.config.pluginmanager.hasplugin("html"):
+    if item.config.pluginmanager.hasplugin("html") and item.config.getoption("htmlpath", None):
+        # Only when a pytest-html report is written: serialising every verdict's evidence is not free.
         from pytest_html import extras
 
         evidence = {"message": result.message, "evidence": result.to_dict()["evidence"], "metrics": result.metrics}

@@ -128,6 +128,13 @@ def counting_server(name: str, latency_ms: float = 0.0, **config: Any) -> Iterat
     """One counting reference server on a free port (key `KEY`), until the block ends."""
     counts = Counts()
     app = _Counting(create_app(ServerConfig(api_key=KEY, latency_ms=latency_ms, **config)), counts)
+    with serve_app(app) as base_url:
+        yield CountingServer(name, base_url, counts)
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Any ASGI app on a free 127.0.0.1 port; yields `http://127.0.0.1:PORT/v1`."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -140,12 +147,12 @@ def counting_server(name: str, latency_ms: float = 0.0, **config: Any) -> Iterat
     while not server.started:
         if task.done():
             task.result()
-            raise RuntimeError("the counting server stopped before it started")
+            raise RuntimeError("the server stopped before it started")
         if time.monotonic() > deadline:
-            raise TimeoutError("the counting server did not start")
+            raise TimeoutError("the server did not start")
         time.sleep(0.001)
     try:
-        yield CountingServer(name, f"http://127.0.0.1:{sock.getsockname()[1]}/v1", counts)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     finally:
         server.should_exit = True
         for listener in getattr(server, "servers", []):
