@@ -227,16 +227,34 @@ def test_deselect_drops_the_check_and_its_own_probe(plain: Run, servers: list[Co
 
 
 @pytest.mark.slow
-def test_the_providers_of_one_process_run_at_the_same_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [("-p", "no:xdist"), ("-n", "2")], ids=["one-process", "two-workers"])
+def test_every_provider_of_a_process_runs_at_the_same_time(tmp_path: Path, args: tuple[str, ...]) -> None:
     """Each provider's first request arrives before any provider's last answer is out: the
-    batches overlap instead of running one after another (an ordering, not a stopwatch)."""
-    with counting_servers(["p1", "p2", "p3"], latency_ms=60) as three:
-        run = run_suite(tmp_path, three, "--area", "chat,stream", "-p", "no:xdist")
+    batches overlap instead of running one after another (an ordering, not a stopwatch). With
+    two workers each owns two of the four providers and runs both at once."""
+    with counting_servers(["p1", "p2", "p3", "p4"], latency_ms=60) as four:
+        run = run_suite(tmp_path, four, "--area", "chat,stream", *args)
         assert run.code == 0, run.output[-3000:]
-        firsts = [s.counts.first_at for s in three]
-        lasts = [s.counts.last_done_at for s in three]
+        firsts = [s.counts.first_at for s in four]
+        lasts = [s.counts.last_done_at for s in four]
     assert None not in firsts and None not in lasts
     assert max(firsts) < min(lasts)  # type: ignore[type-var]
+
+
+def test_a_worker_tells_the_controller_which_providers_it_skipped(tmp_path: Path) -> None:
+    """results.json is written by the controller, which runs no case under -n: the skip reason a
+    worker found (no key) must still reach the provider's entry."""
+    (tmp_path / "providers.yaml").write_text(
+        "providers:\n  - name: keyless\n    base_url: http://127.0.0.1:9/v1\n"
+        "    api_key_env: CONFORMANCE_TEST_UNSET_KEY\n    models: {chat: m}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_TEST_UNSET_KEY"}
+    subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--providers", "providers.yaml", "--out", "out",
+                    "--check", "chat.basic", "-n", "2"], cwd=tmp_path, env=env, capture_output=True,
+                   timeout=RUN_LIMIT_S)
+    data = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    [entry] = data["providers"]
+    assert (entry["status"], entry["skip_reason"]) == ("skipped", "no key in $CONFORMANCE_TEST_UNSET_KEY")
+    assert data["run"]["workers"] == 2
 
 
 # --- the pieces -----------------------------------------------------------------------------------
