@@ -8,6 +8,10 @@ still goes wrong. That minimal example is the verdict's message and evidence.
 Every run is reproducible and bounded:
 - Generation is seeded (`hypothesis_seed`, `--hypothesis-seed`), uses no example database and
   runs only the generate and shrink phases, `hypothesis_examples` examples (`--hypothesis-examples`).
+- Many property runs at once stay cheap: each strategy is validated (and Hypothesis' Unicode
+  table built) once per process, under a lock, not by every thread racing to do it; and the
+  threads share one PRNG registered with Hypothesis once (`_share_registered_random`), where
+  Hypothesis would register a new one for each thread's first run, a full `gc.collect()` each.
 - It depends on nothing but the seed. Hypothesis (6.1xx) sometimes draws a "local constant": a
   literal it harvests from the source of every non-library module loaded in the process, so the
   same seed generated different examples in the CLI, in an xdist worker and in a test, and even
@@ -41,6 +45,7 @@ import contextlib
 import functools
 import json
 import operator
+import random
 import string
 import threading
 from collections.abc import Callable
@@ -117,6 +122,43 @@ def _pin_constants() -> bool:
         provider_cls._maybe_draw_constant = maybe_draw_constant
         _pinned.append(True)
         return True
+
+
+_validated: set[int] = set()  # ids of the strategies validated in this process
+_shared_random: list[random.Random] = []
+
+
+def _ready(strategy: SearchStrategy[Any]) -> None:
+    """Validate a strategy once per process, under a lock: the first validation of the Unicode
+    strategies builds Hypothesis' character table (~1 s of CPU), and threads starting their first
+    run together would each build it."""
+    if id(strategy) in _validated:
+        return
+    with _pin_lock:
+        if id(strategy) not in _validated:
+            strategy.validate()
+            _validated.add(id(strategy))
+
+
+def _share_registered_random() -> None:
+    """Give this thread the process' one PRNG already registered with Hypothesis.
+
+    Hypothesis (thread-safe since 6.136.9) keeps a "global" Random per thread and registers it on
+    the thread's first run (entropy.deterministic_PRNG -> register_random), and register_random
+    runs a full gc.collect(): 0.1-0.3 s with this process' heap, for every pool thread that runs a
+    property, 60 of them for 20 providers. Our runs are seeded explicitly, so that Random only
+    gets seeded and restored around each run: one shared instance serves. A Hypothesis without
+    `core.threadlocal` keeps its own behaviour."""
+    from hypothesis import core, register_random
+
+    local = getattr(core, "threadlocal", None)
+    if local is None or getattr(local, "_hypothesis_global_random", None) is not None:
+        return
+    with _pin_lock:
+        if not _shared_random:
+            _shared_random.append(random.Random())  # referenced before registering: not "about to be collected"
+            register_random(_shared_random[0])
+    local._hypothesis_global_random = _shared_random[0]
 
 
 def _property_guard() -> contextlib.AbstractContextManager[Any]:
@@ -202,6 +244,8 @@ class Fuzzer:
         found: _Counterexample | None = None
         shrink_complete = True
         _pin_constants()
+        _ready(strategy)
+        _share_registered_random()
         with _property_guard():
             _PINNED.on = True
             try:
