@@ -139,12 +139,12 @@ VERDICTS: dict[str, dict[str, str | frozenset[str]]] = {
             "structured.json_object", "structured.json_schema",
         )},
         "chat.stop": ERROR,  # never counts to the stop text
+        "tools.finish_reason": ERROR,  # the forced call runs on to the cap: no verdict
         "chat.unicode": FAIL, "chat.unicode_fuzz": FAIL,  # byte tokens that are not UTF-8: U+FFFD
         "models.retrieve": FAIL,
         "tools.args_encoding": FAIL, "tools.args_schema": FAIL, "tools.args_schema_fuzz": FAIL,
-        "tools.finish_reason": FAIL,  # a suite bug, see SUITE_BUGS
         "errors.shape": FAIL, "errors.stream_request": FAIL, "errors.param_fuzz": FAIL,
-        "client.openai_node": frozenset({FAIL, SKIPPED}),  # a suite bug, see SUITE_BUGS; skipped without node
+        "client.openai_node": NODE_SDK,
     },
     "vllm-tiny-embed": {
         "models.retrieve": FAIL,
@@ -161,18 +161,8 @@ VERDICTS: dict[str, dict[str, str | frozenset[str]]] = {
 # chat.stop read a stray digit as counting past the stop, errors.auth never ran without a chat model.
 SUITE_BUGS: dict[str, dict[str, str]] = {name: {} for name in (
     "llamacpp-tiny", "llamacpp-tiny-embed", "litellm-openai-tiny", "litellm-anthropic-tiny", "infinity-minilm",
-    "vllm-tiny-embed",
+    "vllm-tiny-embed", "vllm-tiny",
 )}
-SUITE_BUGS["vllm-tiny"] = {
-    "tools.finish_reason": (
-        "the check demands 'tool_calls' for the named tool_choice too; OpenAI itself answers a forced named "
-        "call with 'stop' (vLLM matches it on purpose: https://github.com/vllm-project/vllm/pull/25054)"
-    ),
-    "client.openai_node": (
-        "client_node.py does not apply the token-cap rule yet: openai-node's runTools() refuses a tool call cut "
-        "at the cap (LengthFinishReasonError) by design, which is not the provider's fault"
-    ),
-}
 LLAMACPP_PRESETS = ("llamacpp-tiny", "llamacpp-tiny-embed")
 LITELLM_PRESETS = ("litellm-openai-tiny", "litellm-anthropic-tiny")
 INFINITY_PRESETS = ("infinity-minilm",)
