@@ -173,6 +173,10 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
         # The suite has no assert statements to rewrite, and rewriting compiles every module of
         # every plugin's package (hypothesis too): ~0.7 s of start-up and exit ("--assert=rewrite" undoes it).
         "--assert=plain",
+        # pytest's unraisable-exception plugin runs gc.collect() five times at exit: ~0.1 s per
+        # provider's worth of heap, for warnings about __del__ errors a conformance run has no use for.
+        "-p",
+        "no:unraisableexception",
     ]
     for flag, value in (("--only", args.only), ("--area", args.area), ("--check", args.check), ("-k", args.keyword)):
         if value:
