@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.cli import main as cli_main
-from conformance.reference import server
+from conformance.reference import patterns, server
 from conformance.reference.server import add_serve_arguments, config_from_args
 from conformance.reference.testing import running_server
 from conformance.reference.models import EMBED_INPUT_TOKENS, EMBED_REQUEST_TOKENS, MAX_COMPLETION_TOKENS
@@ -267,6 +268,101 @@ def test_schema_whose_instance_is_too_large_to_generate_is_a_400(http, place, sc
     response = http.post("/chat/completions", content=with_schema(body, json.dumps(schema)), headers={"content-type": "application/json"})
     error = openai_error(response.status_code, response.content)
     assert error["param"] == param and "needs more than" in error["message"]
+
+
+# --- regular expressions ---------------------------------------------------------------------------
+
+EVIL = "^(a|aa)+$"  # backtracks exponentially: re takes ~25 s on 40 characters
+EVIL_PROMPT = [{"role": "user", "content": "The code is '" + "a" * 40 + "!'."}]  # the code's hint
+
+
+def code_schema(pattern: str) -> dict[str, Any]:
+    code = {"type": "string", "pattern": pattern}
+    return {"type": "object", "properties": {"code": code}, "required": ["code"], "additionalProperties": False}
+
+
+def with_pattern(place: str, pattern: str, messages: list[dict[str, Any]] = EVIL_PROMPT) -> bytes:
+    body, _ = SCHEMA_PLACES[place]
+    return with_schema({**body, "messages": messages}, json.dumps(code_schema(pattern)))
+
+
+@pytest.mark.parametrize("place", sorted(SCHEMA_PLACES))
+def test_a_backtracking_pattern_is_a_400_naming_its_schema(http, place):
+    response = http.post("/chat/completions", content=with_pattern(place, EVIL), headers={"content-type": "application/json"})
+    error = openai_error(response.status_code, response.content)
+    assert response.status_code == 400 and error["type"] == "invalid_request_error"
+    assert error["param"] == SCHEMA_PLACES[place][1]
+    assert EVIL in error["message"] and "took more than" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"patternProperties": {EVIL: {}}, "additionalProperties": False},
+        {"patternProperties": {EVIL: {}}, "unevaluatedProperties": False},
+        {"propertyNames": {"pattern": EVIL}},
+    ],
+    ids=["additionalProperties", "unevaluatedProperties", "propertyNames"],
+)
+def test_a_backtracking_property_name_pattern_is_a_400_naming_its_schema(http, schema):
+    """The property is named so that the pattern backtracks; anyOf makes the generator check the object."""
+    name = "a" * 40 + "!"
+    branch = {"type": "object", "properties": {name: {"type": "string"}}, "required": [name], **schema}
+    body, param = SCHEMA_PLACES["tools"]
+    schema = {"type": "object", "anyOf": [branch]}
+    response = http.post("/chat/completions", content=with_schema(body, json.dumps(schema)), headers={"content-type": "application/json"})
+    error = openai_error(response.status_code, response.content)
+    assert response.status_code == 400 and error["param"] == param and EVIL in error["message"]
+
+
+@pytest.mark.parametrize("place", sorted(SCHEMA_PLACES))
+def test_while_a_pattern_backtracks_the_server_answers_others(base_url, http, place, monkeypatch):
+    """The match runs off the GIL (re held it: the event loop stood still for the whole match).
+    A two-second budget makes the match long enough to send a request in the middle of it."""
+    monkeypatch.setattr(patterns, "BUDGET", 2.0)
+    slow = connection(base_url)
+    try:
+        slow.request("POST", "/v1/chat/completions", with_pattern(place, EVIL), {"content-type": "application/json"})
+        for _ in range(60_000):
+            if running(patterns.search.__code__):
+                break
+            time.sleep(0.001)
+        else:
+            pytest.fail("the server never started matching")
+        assert http.get("/models").status_code == 200
+        assert running(patterns.search.__code__), "the match ended before the other request was answered"
+        response = slow.getresponse()
+        error = openai_error(response.status, response.read())
+    finally:
+        slow.close()
+    assert response.status == 400 and error["param"] == SCHEMA_PLACES[place][1]
+
+
+@pytest.mark.parametrize(
+    "pattern, why",
+    [("(?:(?:ab|cd){1000}){1000}", "too large to compile"), ("a" * (patterns.MAX_LENGTH + 1), "longer than")],
+    ids=["crashes-regex", "long"],
+)
+@pytest.mark.parametrize("place", sorted(SCHEMA_PLACES))
+def test_a_pattern_too_costly_to_compile_is_a_400_before_anything_runs_it(http, place, pattern, why):
+    response = http.post("/chat/completions", content=with_pattern(place, pattern), headers={"content-type": "application/json"})
+    error = openai_error(response.status_code, response.content)
+    assert response.status_code == 400 and error["param"] == SCHEMA_PLACES[place][1] and why in error["message"]
+    assert http.get("/models").status_code == 200
+
+
+def test_an_ordinary_pattern_still_shapes_the_answer(http):
+    given = [{"role": "user", "content": "The code is 'XYZ'."}]
+    tools = http.post("/chat/completions", content=with_pattern("tools", "^[A-Z]{3}$", given), headers={"content-type": "application/json"})
+    assert tools.status_code == 200
+    arguments = json.loads(tools.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
+    assert arguments == {"code": "XYZ"}
+    unhinted = [{"role": "user", "content": "The code is 'not one'."}]
+    answer = http.post("/chat/completions", content=with_pattern("response_format", "^[A-Z]{3}$", unhinted),
+                       headers={"content-type": "application/json"})
+    assert answer.status_code == 200
+    code = json.loads(answer.json()["choices"][0]["message"]["content"])["code"]
+    assert re.fullmatch("[A-Z]{3}", code)
 
 
 # --- answer size ---------------------------------------------------------------------------------

@@ -11,22 +11,23 @@ agrees they validate. What does not: reading the prompt (responder.py).
 
 Hypothesis can generate from schemas (hypothesis-jsonschema) but is not a runtime dependency
 and is not deterministic enough for a server, hence this hand-written generator. Patterns are
-handled by walking the parsed regex (`re._parser`, private but stable since 3.11) for a shortest
-match, falling back to a few fixed candidates; whatever fails validation falls back too.
+handled by walking the parsed regex (patterns.parse, re's own parser) for a shortest match,
+falling back to a few fixed candidates; whatever fails validation falls back too. Validation is
+patterns.Validator: jsonschema with its regex keywords matching within the request's time budget.
 
 The work is bounded: at most `MAX_DEPTH` levels and `MAX_NODES` generated values per instance.
 A schema whose instance needs more (`$ref`s fanning out, nested `minItems`) raises `TooComplex`
-instead of keeping a server busy for minutes.
+instead of keeping a server busy for minutes; one whose patterns the server will not run, or
+that use up the regex budget, raises patterns.PatternRefused.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from conformance.reference.patterns import FORMAT_CHECKER, PatternRefused, Validator, parse, search
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "MISSING", "Hint", "TooComplex", "instance_for", "is_valid"]
 
@@ -57,13 +58,17 @@ FORMATS = {
 }
 _PATTERN_CANDIDATES = ("a", "A", "abc", "ABC", "1", "123", "a1", "A1", "example", "2024-01-15",
                        "ABC-123", "abc-123", "x", "user@example.com", "https://example.com/")
-_FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
 
 
 def is_valid(instance: Any, schema: Any) -> bool:
-    """True when jsonschema (draft 2020-12, formats asserted) accepts `instance`; never raises."""
+    """True when jsonschema (draft 2020-12, formats asserted) accepts `instance`.
+
+    Raises only PatternRefused (a pattern not run, or the regex budget spent).
+    """
     try:
-        return Draft202012Validator(schema, format_checker=_FORMAT_CHECKER).is_valid(instance)
+        return Validator(schema, format_checker=FORMAT_CHECKER).is_valid(instance)
+    except PatternRefused:
+        raise
     except Exception:  # noqa: BLE001 - odd schemas (remote refs, huge numbers) just mean "no"
         return False
 
@@ -75,7 +80,8 @@ class TooComplex(ValueError):
 def instance_for(schema: Any, hint: Hint | None = None) -> Any:
     """A value valid against `schema` when the generator knows how; a best effort otherwise.
 
-    Raises TooComplex when generating it would take more than MAX_NODES values.
+    Raises TooComplex when generating it would take more than MAX_NODES values, PatternRefused
+    for a pattern the server will not run or once the request's regex budget is spent.
     """
     return _Generator(schema, hint or (lambda name, sub: MISSING)).value(schema, None, 0)
 
@@ -355,18 +361,19 @@ class _Generator:
 
 
 def _shortest_match(pattern: str) -> str | None:
-    """A short string `re.search(pattern)` accepts, by walking the parsed regex; None if unsure."""
+    """A short string the pattern matches, by walking its parse tree; None if unsure.
+
+    Raises PatternRefused (see is_valid).
+    """
+    tree = parse(pattern)
     try:
-        import re._parser as sre  # type: ignore[import-not-found]
-
-        parsed = sre.parse(pattern)
-        text = _walk(parsed, sre)
-        return text if text is not None and re.search(pattern, text) else None
-    except Exception:  # noqa: BLE001 - any regex we cannot walk falls back to candidates
+        text = _walk(tree)
+    except Exception:  # noqa: BLE001 - a tree we cannot walk falls back to candidates
         return None
+    return text if text is not None and search(pattern, text) else None
 
 
-def _walk(items: Any, sre: Any, depth: int = 0) -> str | None:
+def _walk(items: Any, depth: int = 0) -> str | None:
     if depth > 20:
         return None
     out = []
@@ -385,17 +392,17 @@ def _walk(items: Any, sre: Any, depth: int = 0) -> str | None:
             out.append(piece)
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
             low, _high, sub = arg
-            piece = _walk(sub, sre, depth + 1)
+            piece = _walk(sub, depth + 1)
             if piece is None:
                 return None
             out.append(piece * min(low, 256))
         elif name == "SUBPATTERN":
-            piece = _walk(arg[-1], sre, depth + 1)
+            piece = _walk(arg[-1], depth + 1)
             if piece is None:
                 return None
             out.append(piece)
         elif name == "BRANCH":
-            piece = _walk(arg[1][0], sre, depth + 1)
+            piece = _walk(arg[1][0], depth + 1)
             if piece is None:
                 return None
             out.append(piece)

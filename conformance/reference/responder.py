@@ -10,8 +10,9 @@ Rules, first match wins: tool calls (tools offered, tool_choice not none, last m
 result), then text: tool result, system word, user word, name recall, count, echo, fallback; then
 `response_format` turns the text into JSON (json_object) or a schema instance (json_schema).
 
-The one request `respond()` refuses is one whose schema needs an instance too large to generate
-(instances.TooComplex); that is an ApiError naming the schema's param, like validation's.
+The requests `respond()` refuses are those whose schema needs an instance too large to generate
+(instances.TooComplex) or whose patterns spend the request's regex budget or will not be run
+(patterns.PatternRefused); each is an ApiError naming the schema's param, like validation's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from conformance.reference.errors import ApiError
 from conformance.reference.instances import MISSING, Hint, TooComplex, instance_for
 from conformance.reference.models import MAX_COMPLETION_TOKENS
+from conformance.reference.patterns import PatternRefused
 from conformance.reference.tokens import count_tokens, tokenize
 
 __all__ = [
@@ -302,10 +304,11 @@ def _arguments(request: ChatRequest, tool: Tool, hint: Hint) -> Any:
 
 
 def _instance(schema: Any, hint: Hint, param: str, what: str, code: str | None) -> Any:
-    """An instance of a request's schema; a 400 naming `param` (as validation would) when it is too large."""
+    """An instance of a request's schema; a 400 naming `param` (as validation would) when it is too
+    large, or when its patterns spend the regex budget."""
     try:
         return instance_for(schema, hint)
-    except TooComplex as exc:
+    except (TooComplex, PatternRefused) as exc:
         raise ApiError(400, f"Invalid schema for {what}: {exc}.", param=param, code=code) from None
 
 

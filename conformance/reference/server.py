@@ -14,6 +14,8 @@ tests/test_reference_hostile.py look for them.
 One request cannot starve the others: bodies are capped at MAX_BODY_BYTES (refused from the
 Content-Length header when it says so, else while reading), and parsing, validating and
 answering, all CPU work, run in a worker thread while the event loop keeps serving other clients.
+The regular expressions a request brings (schema patterns) share one time budget
+(patterns.budget): `re` would hold the GIL, and so the event loop, for as long as one backtracks.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from conformance.reference import render
 from conformance.reference.embeddings import embed, truncate
 from conformance.reference.errors import ApiError
 from conformance.reference.models import MODELS, ModelCard, find_model
+from conformance.reference.patterns import budget as regex_budget
 from conformance.reference.quirks import Context, QuirkSet, load_quirks
 from conformance.reference.responder import ChatRequest, respond
 from conformance.reference.tokens import count_tokens
@@ -225,6 +228,10 @@ class _Reference:
         return await run_in_threadpool(self._chat, request, await self.read(request))
 
     def _chat(self, request: Request, raw: bytes) -> Response:
+        with regex_budget():  # one for the whole request, quirks that answer again included
+            return self._chat_in_budget(request, raw)
+
+    def _chat_in_budget(self, request: Request, raw: bytes) -> Response:
         body = self.parse(request, raw)
         check_chat(body)
         card = self.model(body["model"], "chat")

@@ -11,7 +11,8 @@ Hostile input is bounded here, before anything recurses over it or loops on it: 
 deeper than `MAX_JSON_DEPTH` is refused at parse time naming the member that holds the deep value
 (json, copy.deepcopy and jsonschema all recurse; past ~1000 levels they raise RecursionError),
 and every JSON Schema in a request must fit `SCHEMA_LIMITS` (depth, properties, enum values,
-subschemas) before jsonschema looks at it, as OpenAI bounds Structured Outputs schemas.
+subschemas) before jsonschema looks at it, as OpenAI bounds Structured Outputs schemas, and each
+of its patterns must be one the server will run (patterns.problem: length, nesting, repetition).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from conformance.reference.errors import ApiError
+from conformance.reference import patterns
 from conformance.reference.instances import MAX_DEPTH as GENERATOR_DEPTH
 from conformance.reference.models import (
     CONTEXT_TOKENS,
@@ -811,9 +813,30 @@ def _size_problem(schema: Mapping[str, Any], limits: SchemaLimits = SCHEMA_LIMIT
     return None
 
 
+def _pattern_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why a `pattern` or `patternProperties` name of the schema will not be run (patterns.problem).
+
+    Checked before jsonschema's check_schema, which compiles each pattern with re: a 16 MB
+    pattern would take it twenty seconds.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(schema, ())]
+    while stack:
+        node, context = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        named = node.get("patternProperties")
+        found = [node.get("pattern"), *(named if isinstance(named, Mapping) else ())]
+        for pattern in (p for p in found if isinstance(p, str)):
+            problem = patterns.problem(pattern)
+            if problem:
+                return f"In context={context[:6]}, the pattern {patterns.shown(pattern)} {problem}."
+        stack += _subschemas(node, context)
+    return None
+
+
 def _schema_problem(schema: Mapping[str, Any], strict: bool) -> str | None:
     """Why a JSON Schema is unusable (too large; not a valid schema; or, for strict mode, not closed)."""
-    problem = _size_problem(schema)
+    problem = _size_problem(schema) or _pattern_problem(schema)
     if problem:
         return problem
     try:
