@@ -802,6 +802,7 @@ OBSERVED: dict[str, tuple[str, Predicate]] = {
     "ignore_max_tokens": ("max_tokens", lambda s: s.json["choices"][0]["finish_reason"] != "length"),
     "reject_max_completion_tokens": ("max_completion_tokens", lambda s: error_param(s) == "max_completion_tokens"),
     "ignore_stop": ("stop", lambda s: "6" in s.content),
+    "never_stops": ("basic", lambda s: s.json["choices"][0]["finish_reason"] == "length"),
     "ignore_n": ("n", lambda s: len(s.json["choices"]) == 1),
     "reject_seed": ("seed", lambda s: error_param(s) == "seed"),
     "reject_content_parts": ("parts", lambda s: error_param(s) == "messages[0].content"),

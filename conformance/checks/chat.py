@@ -105,7 +105,7 @@ def _capped(ctx: Context, probe: str, param: str, optional: bool) -> str | None:
             ctx.note("no completion_tokens reported: the cap was judged by finish_reason only")
         return None
     text = message_of(body).get("content")
-    numbers = [int(n) for n in re.findall(r"\d+", text if isinstance(text, str) else "")]
+    numbers = [int(n) for n in re.findall(r"\d{1,6}", text if isinstance(text, str) else "")]
     counted = bool(numbers) and numbers == list(range(1, len(numbers) + 1))
     if counted and len(numbers) >= 50:
         raise Fail(f"{param}={cap} ignored: the whole 50-number answer came back (finish_reason {reason!r})")
