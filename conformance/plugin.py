@@ -36,6 +36,7 @@ import pytest
 from conformance import __version__
 from conformance.builtins import start_builtins
 from conformance.catalog import load_catalog
+from conformance.checks import Session
 from conformance.distribution import distribution_note, distribution_problem, make_scheduler, read_owned
 from conformance.plan import RunPlan, provider_of_nodeid
 from conformance.progress import Progress, ProgressReporter
@@ -66,7 +67,7 @@ class RunState:
     checks: set[str] | None
     started: float = field(default_factory=time.time)
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
-    sessions: dict[str, Any] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
     skip_reasons: dict[str, str | None] = field(default_factory=dict)
     writer: JsonLinesWriter | None = None
     record_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,10 +87,8 @@ class RunState:
         ep = self.endpoints.get(name)
         return p.with_endpoint(ep["base_url"], ep["api_key"]) if ep else p
 
-    def session(self, name: str) -> Any:
+    def session(self, name: str) -> Session:
         if name not in self.sessions:
-            from conformance.checks import Session  # the checks are imported only when a case runs
-
             self.sessions[name] = Session(self.provider(name), options=self.options)
         return self.sessions[name]
 
@@ -102,7 +101,7 @@ class RunState:
                 self.skip_reasons[name] = None if provider.builtin else provider_skip_reason(provider)
         return self.skip_reasons[name]
 
-    def open_session(self, name: str) -> tuple[Any, str | None]:
+    def open_session(self, name: str) -> tuple[Session, str | None]:
         """The provider's session and why it is skipped (may probe the network: called in its batch thread)."""
         return self.session(name), self.skip_reason(name)
 
