@@ -79,8 +79,9 @@ def expected_cases(d: Path, name: str) -> set[tuple[str, str | None, str]]:
     return {(name, c.model.name if c.model else None, c.spec.id) for c in cases(provider)}
 
 
-def test_sigterm_midway_leaves_an_incomplete_but_complete_report(tmp_path: Path) -> None:
-    proc = start_run(tmp_path, ("slow",))
+@pytest.mark.parametrize("names", [("slow",), ("slow-a", "slow-b", "slow-c")], ids=["one", "three-at-once"])
+def test_sigterm_midway_leaves_an_incomplete_but_complete_report(tmp_path: Path, names: tuple[str, ...]) -> None:
+    proc = start_run(tmp_path, names)
     part = tmp_path / "out" / "parts" / "results-main.jsonl"
     wait_for(lambda: len(lines(part)) >= 5, proc)
     proc.send_signal(signal.SIGTERM)
@@ -97,7 +98,8 @@ def test_sigterm_midway_leaves_an_incomplete_but_complete_report(tmp_path: Path)
     assert "SIGTERM" in data["run"]["incomplete_reason"]
     recorded = case_keys(data["results"])
     assert set(case_keys(lines(part))) <= set(recorded)  # every record finished before the signal
-    assert 5 <= len(recorded) < len(expected_cases(tmp_path, "slow"))  # and not a run to the end
+    expected = set().union(*(expected_cases(tmp_path, name) for name in names))
+    assert 5 <= len(recorded) < len(expected)  # and not a run to the end
     assert len(recorded) == len(set(recorded))
 
 
