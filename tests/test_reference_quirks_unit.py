@@ -6,22 +6,126 @@ from __future__ import annotations
 
 import json
 import math
+from importlib.resources import files
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.reference.embeddings import embed_text, truncate
 from conformance.reference.instances import MISSING, instance_for, is_valid
-from conformance.reference.quirks import HOOK_POINTS, KINDS, QuirkSet, UnknownQuirkError, load_quirks, registered_names
+from conformance.reference.quirks import (
+    HOOK_POINTS,
+    KINDS,
+    QuirkSet,
+    QuirkSpec,
+    UnknownQuirkError,
+    linkage_problems,
+    load_quirks,
+    parse_quirks,
+    registered_names,
+)
+from conformance.reference.quirks.places import PLACES, KeyEdit, register_edits
+from conformance.reference.quirks.registry import hook
 from conformance.reference.responder import FALLBACK, ChatRequest, find_cities, respond
 from conformance.reference.tokens import count_tokens, token_logprobs, tokenize
+from conformance.schemas import load_schema, validate
 
 # --- quirk registry ------------------------------------------------------------------------------
 
 
 def test_every_quirk_in_the_yaml_has_a_hook_and_every_hook_a_yaml_entry():
     assert {q.name for q in load_quirks()} == registered_names()
+
+
+def test_each_hook_point_a_yaml_entry_names_has_exactly_its_one_hook_and_no_other():
+    assert linkage_problems() == []
+
+
+def test_linkage_names_a_hook_point_without_code_and_code_without_its_entry():
+    spec = QuirkSpec("q", "deviation", "d", "", ("chat_request", "chat_chunks"))
+    assert linkage_problems([spec], {"q": ["chat_request", "sse_bytes"]}) == [
+        "q at chat_chunks: in quirks.yaml, no hook registered",
+        "q at sse_bytes: a hook registered, not in quirks.yaml",
+    ]
+
+
+def test_a_quirk_gets_one_hook_per_hook_point():
+    with pytest.raises(ValueError, match="two hooks"):
+        hook("sse_events", "stream_no_done")(lambda value, ctx: value)
+    with pytest.raises(ValueError, match="unknown hook point"):
+        hook("no_such_point", "stream_no_done")
+
+
+def test_key_edits_name_known_places_only():
+    with pytest.raises(ValueError, match="unknown places"):
+        register_edits((KeyEdit("stream_no_done", "sse_events", "nowhere", "k", "drop"),))
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "before", "after"),
+    [
+        ("drop", None, {"k": 1, "j": 2}, {"j": 2}),
+        ("drop_null", None, {"k": None}, {}),
+        ("drop_null", None, {"k": 0}, {"k": 0}),
+        ("put", "x", {"k": 1}, {"k": "x"}),
+        ("fill_null", "x", {"k": None}, {"k": "x"}),
+        ("fill_null", "x", {}, {"k": "x"}),
+        ("fill_null", "x", {"k": "y"}, {"k": "y"}),
+    ],
+)
+def test_key_edit_operations(op, value, before, after):
+    KeyEdit("q", "chat_response", "body", "k", op, value).apply(before)
+    assert before == after
+
+
+def test_places_find_their_objects_in_a_chat_body_and_in_chunks():
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "tool_calls": [call]}}]}
+    chunks = [{"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}, {"choices": [], "usage": {}}]
+    assert list(PLACES["messages"](body)) == [body["choices"][0]["message"]]
+    assert list(PLACES["message_tool_calls"](body)) == [call]
+    assert list(PLACES["chunk_choices"](chunks)) == [chunks[0]["choices"][0]]
+    assert list(PLACES["tool_deltas"](chunks)) == [call]
+
+
+# --- quirks.yaml against its schema -----------------------------------------------------------------
+
+
+def test_quirks_yaml_follows_its_schema():
+    data = yaml.safe_load(files("conformance.reference").joinpath("quirks.yaml").read_text(encoding="utf-8"))
+    assert [e for e in validate("quirks", data) if e.severity == "must"] == []
+
+
+def test_hook_points_and_kinds_are_the_schemas():
+    defs = load_schema("quirks")["$defs"]
+    assert HOOK_POINTS == tuple(defs["hook_point"]["enum"]) and KINDS == tuple(defs["kind"]["enum"])
+
+
+GOOD = {"name": "q", "kind": "deviation", "description": "d", "cite": "", "hooks": ["chat_request"], "breaks": {"chat.basic": "fail"}}
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"hooks": ["no_such_point"]}, "/quirks/0/hooks/0"),
+        ({"hooks": []}, "/quirks/0/hooks"),
+        ({"kind": "benign"}, "/quirks/0/breaks"),
+        ({"breaks": {"chat.basic": "pass"}}, "/quirks/0/breaks/chat.basic"),
+        ({"description": "two\nlines"}, "/quirks/0/description"),
+        ({"extra": 1}, "/quirks/0"),
+    ],
+)
+def test_a_quirk_that_breaks_the_schema_is_refused_naming_where(change, pointer):
+    with pytest.raises(ValueError, match=f"quirks.yaml is invalid: {pointer}"):
+        parse_quirks({"quirks": [{**GOOD, **change}]})
+
+
+def test_a_quirk_named_twice_is_refused():
+    with pytest.raises(ValueError, match="twice"):
+        parse_quirks({"quirks": [GOOD, GOOD]})
+    assert parse_quirks({"quirks": [GOOD]})[0].hooks == ("chat_request",)
 
 
 def test_quirk_names_are_unique_and_kinds_known():

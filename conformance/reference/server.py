@@ -48,7 +48,7 @@ from conformance.reference.embeddings import embed, truncate
 from conformance.reference.errors import ApiError
 from conformance.reference.models import MODELS, ModelCard, find_model
 from conformance.reference.patterns import budget as regex_budget
-from conformance.reference.quirks import Context, QuirkSet, load_quirks
+from conformance.reference.quirks import HookContext, QuirkSet, load_quirks
 from conformance.reference.responder import ChatRequest, respond
 from conformance.reference.tokens import count_tokens
 from conformance.reference.validation import check_chat, check_embeddings, parse_json, prompt_tokens
@@ -170,7 +170,7 @@ class _Reference:
         self._window.append(now)
 
     def error(self, err: ApiError, request_body: Any) -> Response:
-        context = Context(request=request_body if isinstance(request_body, dict) else None)
+        context = HookContext(request=request_body if isinstance(request_body, dict) else None)
         reply = self.quirks.apply("error_reply", err.reply(), context)
         headers = self._headers(reply.headers)
         if reply.raw is not None:
@@ -200,7 +200,7 @@ class _Reference:
         return value
 
     def model(self, model_id: str, kind: str) -> ModelCard:
-        card = self.quirks.apply("resolve_model", find_model(model_id), Context(kind=kind))
+        card = self.quirks.apply("resolve_model", find_model(model_id), HookContext(kind=kind))
         if card is None:
             raise ApiError(
                 404, f"The model `{model_id[:200]}` does not exist or you do not have access to it.", code="model_not_found"
@@ -213,7 +213,7 @@ class _Reference:
     # --- endpoints -------------------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
-        return self.json(self.quirks.apply("models_list", render.models_list(MODELS), Context()))
+        return self.json(self.quirks.apply("models_list", render.models_list(MODELS), HookContext()))
 
     async def retrieve_model(self, request: Request) -> Response:
         model_id = request.path_params["model_id"]
@@ -222,7 +222,7 @@ class _Reference:
             raise ApiError(
                 404, f"The model `{model_id[:200]}` does not exist or you do not have access to it.", code="model_not_found"
             )
-        return self.json(self.quirks.apply("model_retrieve", render.model_object(card), Context()))
+        return self.json(self.quirks.apply("model_retrieve", render.model_object(card), HookContext()))
 
     async def chat(self, request: Request) -> Response:
         return await run_in_threadpool(self._chat, request, await self.read(request))
@@ -235,22 +235,22 @@ class _Reference:
         body = self.parse(request, raw)
         check_chat(body)
         card = self.model(body["model"], "chat")
-        seen = self.quirks.apply("chat_request", copy.deepcopy(body), Context(request=body))
-        context = Context(request=seen)
+        seen = self.quirks.apply("chat_request", copy.deepcopy(body), HookContext(request=body))
+        context = HookContext(request=seen)
         completions = self.quirks.apply("completions", respond(ChatRequest.from_body(seen)), context)
         generated = sum(c.tokens for c in completions)
         top = (seen.get("top_logprobs") or 0) if seen.get("logprobs") else None
         _within_answer_budget(generated, top, len(completions))
         counted = render.usage(prompt_tokens(seen.get("messages") or []), generated)
         use = self.quirks.apply("chat_usage", counted, context)
-        context = Context(request=seen, usage=use)
+        context = HookContext(request=seen, usage=use)
         envelope = render.Envelope(self._id("chatcmpl-", 29), int(time.time()), card.id, FINGERPRINT)
         if seen.get("stream") is True:
             return self._stream(envelope, completions, use, top, context)
         out = render.chat_body(envelope, completions, copy.deepcopy(use), top)
         return self.json(self.quirks.apply("chat_response", out, context))
 
-    def _stream(self, envelope: render.Envelope, completions: Any, use: Any, top: int | None, context: Context) -> Response:
+    def _stream(self, envelope: render.Envelope, completions: Any, use: Any, top: int | None, context: HookContext) -> Response:
         options = (context.request or {}).get("stream_options")
         include = isinstance(options, Mapping) and options.get("include_usage") is True
         chunks = render.chat_chunks(envelope, completions, copy.deepcopy(use), top, include)
@@ -277,8 +277,8 @@ class _Reference:
         body = self.parse(request, raw)
         check_embeddings(body)
         card = self.model(body["model"], "embeddings")
-        seen = self.quirks.apply("embeddings_request", copy.deepcopy(body), Context(request=body))
-        context = Context(request=seen)
+        seen = self.quirks.apply("embeddings_request", copy.deepcopy(body), HookContext(request=body))
+        context = HookContext(request=seen)
         value = seen["input"]
         inputs = [value] if isinstance(value, str) or isinstance(value[0], int) else value
         vectors = [embed(item) for item in inputs]
