@@ -207,6 +207,8 @@ class ConcurrentBatches:
                     future.set_result(recorded[case.id])
                 else:
                     todo.append(case)
+        if not todo:  # all recorded already: not even a reachability probe is needed
+            return
         thread = threading.Thread(
             target=self._run, args=(todo, open_session), name=f"conformance-{provider}", daemon=True
         )

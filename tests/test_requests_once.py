@@ -322,6 +322,20 @@ def test_cases_already_recorded_are_handed_out_not_sent_again() -> None:
     assert sent == ["/v1/models/m", "/v1/chat/completions"]
 
 
+def test_a_provider_recorded_in_full_is_not_even_opened() -> None:
+    """Opening a session may probe a keyless provider's reachability: not for nothing left to run."""
+    provider = mock_provider()
+    batch = cases(provider, ["models.list"])
+    done = run_case(Session(provider, client=ProviderClient(provider, transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, json={"object": "list", "data": []})))), batch[0])
+    opened: list[str] = []
+    batches = ConcurrentBatches()
+    batches.start(provider.name, batch, lambda: opened.append("opened") or (None, None),  # type: ignore[func-returns-value]
+                  recorded={batch[0].id: done})
+    assert batches.result(batch[0]) is done
+    assert opened == []
+
+
 FUZZ_CHECKS = ("tools.args_schema_fuzz", "chat.unicode_fuzz", "errors.param_fuzz")
 
 
