@@ -30,8 +30,11 @@ from conformance.plan import provider_of_nodeid
 SAFE_DIST = ("no", "load", "loadgroup", "loadscope", "loadfile", "worksteal")
 
 
-def distribution_problem(dist: str) -> str | None:
-    """Why `--dist` cannot be honoured for the suite (a usage error), or None."""
+def distribution_problem(dist: str, forked: bool = False) -> str | None:
+    """Why the way tests are spread over processes cannot run the suite once (a usage error), or None."""
+    if forked:  # pytest-forked: every test in a fresh fork, which would start every batch again
+        return ("--forked runs each test in a fresh process, which would send every provider's requests "
+                "once per test; run without it (-n N spreads providers over workers)")
     if dist in SAFE_DIST:
         return None
     return (

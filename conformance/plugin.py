@@ -206,7 +206,7 @@ def pytest_configure(config: pytest.Config) -> None:
         part = f"results-{state.worker}.jsonl"
     else:
         dist = str(config.getoption("dist", "no") or "no")
-        problem = distribution_problem(dist)
+        problem = distribution_problem(dist, forked=bool(getattr(config.option, "forked", False)))
         if problem:
             raise pytest.UsageError(problem)
         state.dist_note = distribution_note(dist)

@@ -300,6 +300,11 @@ def test_which_dist_modes_are_adapted_and_which_refused(dist: str, problem: bool
     assert (distribution_note(dist) is not None) == note
 
 
+def test_a_fork_per_test_is_refused() -> None:
+    """pytest-forked would start every batch again in each test's fresh process."""
+    assert "--forked" in (distribution_problem("no", forked=True) or "")
+
+
 def test_cases_already_recorded_are_handed_out_not_sent_again() -> None:
     """A replacement worker starts a dead worker's provider: what the dead one recorded stays."""
     sent: list[str] = []
