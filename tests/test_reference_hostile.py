@@ -34,7 +34,8 @@ from conformance.reference import patterns, server
 from conformance.reference.server import add_serve_arguments, config_from_args
 from conformance.reference.testing import running_server
 from conformance.reference.models import EMBED_INPUT_TOKENS, EMBED_REQUEST_TOKENS, MAX_COMPLETION_TOKENS
-from conformance.reference.validation import MAX_JSON_DEPTH, SCHEMA_LIMITS
+from conformance.reference.json_body import MAX_JSON_DEPTH
+from conformance.reference.schema_limits import SCHEMA_LIMITS
 from conformance.schemas import validate
 
 MESSAGES = [{"role": "user", "content": "Answer in JSON."}]

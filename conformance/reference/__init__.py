@@ -2,11 +2,12 @@
 
 It serves `ref-chat` and `ref-embed` from a rule-based model (responder.py, embeddings.py) with
 OpenAI's validation, errors, streaming and usage, and can switch on named deviations real
-providers make (quirks.yaml, quirks.py) so the suite's checks can be tested against both.
+providers make (quirks.yaml, the quirks package) so the suite's checks can be tested against both.
 
-Modules: server (app, config, CLI helpers), validation, responder, instances (schema instance
-generator), tokens, embeddings, render (wire shapes), quirks, models, errors, testing
-(`running_server()` for tests).
+Modules: server (app, config, CLI helpers), json_body (parsing), validation, fields (typed
+field readers), schema_limits (schemas in requests), patterns (their regexes), responder,
+instances (schema instance generator), tokens, embeddings, render (wire shapes), quirks (a
+package: one module per hook point), models, errors, testing (`running_server()` for tests).
 """
 
 # Lazy: loading quirk names (providers.yaml validation) must not import starlette/uvicorn, which

@@ -5,7 +5,7 @@ parse tree, for instances.py to walk), `search()` (one match, within the request
 `budget()` (that budget, one per request) and `Validator`, jsonschema's draft 2020-12 whose four
 regex keywords (pattern, patternProperties, additionalProperties, unevaluatedProperties) and
 "regex" format go through them. What does not: turning `PatternRefused` into a 400 naming the
-schema (validation.py refuses what `problem` finds up front; responder.py what fails later).
+schema (schema_limits.py refuses what `problem` finds up front; responder.py what fails later).
 
 Why: Python's `re` backtracks without limit (`^(a|aa)+$` against 40 characters: 25 s) and holds
 the GIL while it does, so one such request stalls the whole server, event loop included. The

@@ -4,7 +4,7 @@ What lives here: pure functions from the reference model's output (`Completion`s
 exact bodies OpenAI sends: `chat.completion`, the `chat.completion.chunk` sequence (role chunk,
 one delta per token piece, finish chunk, optional usage chunk), SSE events and their bytes,
 `list` of embeddings, models. What does not: deciding the content (responder.py), bending the
-shapes (quirks.py) or HTTP (server.py).
+shapes (the quirks package) or HTTP (server.py).
 """
 
 from __future__ import annotations

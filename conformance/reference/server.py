@@ -4,8 +4,8 @@ What lives here: `ServerConfig`, `create_app()` (the Starlette app: /v1/models, 
 /v1/chat/completions with SSE streaming, /v1/embeddings), the per-app state (API key check,
 sliding-window rate limit, simulated latency, response ids) and the calls into the quirk hook
 points; `serve()` and the `conformance serve` argument helpers. What does not: validation
-(validation.py), the model (responder.py, embeddings.py), wire shapes (render.py), quirks
-(quirks.py), the test helper that runs it in a thread (testing.py).
+(json_body.py, validation.py), the model (responder.py, embeddings.py), wire shapes (render.py),
+quirks (the quirks package), the test helper that runs it in a thread (testing.py).
 
 There is deliberately no catch-all turning unexpected exceptions into 4xx: a 500 is a bug in
 validation, and the Hypothesis tests in tests/test_reference_server.py and
@@ -46,12 +46,13 @@ from starlette.routing import Route
 from conformance.reference import render
 from conformance.reference.embeddings import embed, truncate
 from conformance.reference.errors import ApiError
+from conformance.reference.json_body import parse_json
 from conformance.reference.models import MODELS, ModelCard, find_model
 from conformance.reference.patterns import budget as regex_budget
 from conformance.reference.quirks import HookContext, QuirkSet, load_quirks
 from conformance.reference.responder import ChatRequest, respond
 from conformance.reference.tokens import count_tokens
-from conformance.reference.validation import check_chat, check_embeddings, parse_json, prompt_tokens
+from conformance.reference.validation import check_chat, check_embeddings, prompt_tokens
 
 __all__ = ["ServerConfig", "add_serve_arguments", "config_from_args", "create_app", "serve", "serve_from_args"]
 
@@ -62,6 +63,11 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_ANSWER_ENTRIES = 2**17
 FINGERPRINT = "fp_ref0001"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Request kind (the model kind it needs) -> its validation and the hook point of its body.
+_REQUEST_KINDS: Mapping[str, tuple[Callable[[Any], None], str]] = {
+    "chat": (check_chat, "chat_request"),
+    "embeddings": (check_embeddings, "embeddings_request"),
+}
 
 
 @dataclass(frozen=True)
@@ -231,11 +237,17 @@ class _Reference:
         with regex_budget():  # one for the whole request, quirks that answer again included
             return self._chat_in_budget(request, raw)
 
-    def _chat_in_budget(self, request: Request, raw: bytes) -> Response:
+    def admit_body(self, request: Request, raw: bytes, kind: str) -> tuple[ModelCard, dict[str, Any]]:
+        """A request of `kind` parsed and validated, its model, and the body the model sees (a copy,
+        after the request quirks)."""
+        check, point = _REQUEST_KINDS[kind]
         body = self.parse(request, raw)
-        check_chat(body)
-        card = self.model(body["model"], "chat")
-        seen = self.quirks.apply("chat_request", copy.deepcopy(body), HookContext(request=body))
+        check(body)
+        card = self.model(body["model"], kind)
+        return card, self.quirks.apply(point, copy.deepcopy(body), HookContext(request=body))
+
+    def _chat_in_budget(self, request: Request, raw: bytes) -> Response:
+        card, seen = self.admit_body(request, raw, "chat")
         context = HookContext(request=seen)
         completions = self.quirks.apply("completions", respond(ChatRequest.from_body(seen)), context)
         generated = sum(c.tokens for c in completions)
@@ -274,10 +286,7 @@ class _Reference:
         return await run_in_threadpool(self._embeddings, request, await self.read(request))
 
     def _embeddings(self, request: Request, raw: bytes) -> Response:
-        body = self.parse(request, raw)
-        check_embeddings(body)
-        card = self.model(body["model"], "embeddings")
-        seen = self.quirks.apply("embeddings_request", copy.deepcopy(body), HookContext(request=body))
+        card, seen = self.admit_body(request, raw, "embeddings")
         context = HookContext(request=seen)
         value = seen["input"]
         inputs = [value] if isinstance(value, str) or isinstance(value[0], int) else value
