@@ -243,7 +243,9 @@ class ConcurrentBatches:
             if self.sink is not None:
                 self.sink(case, result)
         finally:
-            self._futures[case.id].set_result(result)
+            future = self._futures[case.id]
+            if not future.done():  # settled already if the batch failed while this check ran
+                future.set_result(result)
 
     def _settle(self, case: Case, exc: BaseException) -> None:
         future = self._futures[case.id]
