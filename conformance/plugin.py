@@ -444,12 +444,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("conformance")
     if state.dist_note:
         terminalreporter.write_line(f"note: {state.dist_note}")
-    for entry in state.final.providers:
-        name = entry["name"]
+    for provider in state.selected():  # the run's providers, as results.json lists them
+        name = provider.name
         shown_name = terminal_text(name, 80, one_line=True)
-        if entry.get("status") == "skipped":
-            reason = terminal_text(entry.get("skip_reason"), 300, one_line=True)
-            terminalreporter.write_line(f"{shown_name}: skipped ({reason})")
+        skipped = state.skip_reasons.get(name)
+        if skipped:
+            terminalreporter.write_line(f"{shown_name}: skipped ({terminal_text(skipped, 300, one_line=True)})")
             continue
         mine = [r for r in state.final.results if r.provider == name]
         counts = {s: sum(r.status is s for r in mine) for s in Status}
