@@ -4,7 +4,8 @@ What lives here: `decode_chat_stream`, which takes the SSE events of a
 `POST /v1/chat/completions` response with `stream: true` and applies OpenAI's framing rules:
 each event's data is one JSON object (a `chat.completion.chunk`), the stream ends with
 `data: [DONE]`, nothing follows it, and a mid-stream failure is reported as a data event whose
-JSON has a top-level `"error"`. Every departure becomes a `StreamFinding`; it never raises.
+JSON has a top-level `"error"`. Every departure becomes a `Finding` (layer "stream", codes and
+severities in `conformance.finding_codes`); it never raises.
 
 What does not live here: the SSE line rules (`conformance.sse`) and the shape of a chunk
 (`conformance.schemas` validates each decoded chunk against the chunk schema).
@@ -26,75 +27,21 @@ than WHATWG matter most:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final
 
-from conformance.sse import (
-    DEFAULT_MAX_BYTES,
-    INFO,
-    MAX_FINDINGS_PER_CODE,
+from conformance.evidence import Finding
+from conformance.finding_codes import (  # noqa: F401 - FINDING_CODES and SSE_VIOLATION_PREFIX re-exported
+    FINDING_CODES,
+    SSE_VIOLATION_PREFIX,
+    STREAM,
     VIOLATION,
-    CodeSpec,
-    SSEEvent,
-    SSEParse,
-    excerpt,
-    parse_sse,
+    severity,
 )
+from conformance.sse import DEFAULT_MAX_BYTES, MAX_FINDINGS_PER_CODE, SSEEvent, SSEParse, excerpt, parse_sse
 
 DONE: Final = "[DONE]"
-SSE_VIOLATION_PREFIX: Final = "sse_violation:"
-
-FINDING_CODES: Final[Mapping[str, CodeSpec]] = MappingProxyType(
-    {
-        "no_events": CodeSpec(VIOLATION, "the stream dispatched no SSE events at all"),
-        "no_done": CodeSpec(VIOLATION, "the stream ended without a `data: [DONE]` event"),
-        "data_after_done": CodeSpec(VIOLATION, "events after [DONE]; clients never read them"),
-        "invalid_json": CodeSpec(VIOLATION, "event data that is not JSON; openai-python raises"),
-        "non_standard_json": CodeSpec(
-            VIOLATION, "NaN/Infinity in JSON: Python accepts it, JSON.parse (openai-node) does not"
-        ),
-        "non_object_json": CodeSpec(VIOLATION, "event data that is JSON but not an object"),
-        "empty_data_event": CodeSpec(
-            VIOLATION, "event with empty or blank data; openai-python's json.loads raises"
-        ),
-        "dataless_event": CodeSpec(
-            VIOLATION, "blank line that openai-python dispatches as an empty event (it raises)"
-        ),
-        "done_leading_whitespace": CodeSpec(
-            VIOLATION, "[DONE] preceded by whitespace; openai-python misses it and raises"
-        ),
-        "done_trailing_whitespace": CodeSpec(INFO, "[DONE] followed by whitespace; tolerated"),
-        "malformed_done": CodeSpec(
-            VIOLATION, "data starting with [DONE] plus more; openai-python stops there anyway"
-        ),
-        "error_event": CodeSpec(INFO, "the provider reported a failure mid-stream"),
-        "error_event_without_error_key": CodeSpec(
-            VIOLATION, "`event: error` whose data has no \"error\"; openai-python yields it as a chunk"
-        ),
-        "no_done_after_error": CodeSpec(INFO, "no [DONE] after an error event (as OpenAI does)"),
-        "unexpected_event_type": CodeSpec(
-            INFO, "an `event:` type openai-python ignores (the data is still read as a chunk)"
-        ),
-        "assistants_event_type": CodeSpec(
-            VIOLATION, "`event: thread.*`; openai-python wraps it, the chat chunk is lost"
-        ),
-        # Stands for every "sse_violation:" + code of an SSE-layer violation (see conformance.sse).
-        SSE_VIOLATION_PREFIX + "<code>": CodeSpec(VIOLATION, "an SSE-layer violation, lifted"),
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFinding:
-    """One OpenAI-framing oddity. Codes and severities are listed in FINDING_CODES."""
-
-    code: str
-    message: str
-    event_index: int | None  # index into ChatStream.sse.events, when one event is to blame
-    severity: str  # "violation" | "info"
-
 
 @dataclass(frozen=True, slots=True)
 class ChatStream:
@@ -108,9 +55,9 @@ class ChatStream:
     # First in-stream error report: the JSON object, or {"event": "error", "data": excerpt}
     # for an `event: error` whose data is not JSON.
     error_event: dict[str, Any] | None
-    findings: tuple[StreamFinding, ...]
+    findings: tuple[Finding, ...]  # layer "stream": located by the index of their event
 
-    def violations(self) -> list[StreamFinding]:
+    def violations(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == VIOLATION]
 
     def codes(self) -> set[str]:
@@ -165,14 +112,14 @@ class _Decoder:
         self.done_index: int | None = None
         self.after_done: list[int] = []
         self.error_event: dict[str, Any] | None = None
-        self.findings: list[StreamFinding] = []
+        self.findings: list[Finding] = []
         self.code_counts: dict[str, int] = {}
 
     def add(self, code: str, message: str, event_index: int | None) -> None:
         # Capped per code like the SSE layer, so a stream of a million bad events stays cheap.
         count = self.code_counts[code] = self.code_counts.get(code, 0) + 1
         if count <= MAX_FINDINGS_PER_CODE:
-            self.findings.append(StreamFinding(code, message, event_index, _severity(code)))
+            self.findings.append(_finding(code, message, event_index))
 
     def run(self) -> ChatStream:
         for finding in self.sse.violations():
@@ -188,8 +135,7 @@ class _Decoder:
         for code, count in self.code_counts.items():
             if count > MAX_FINDINGS_PER_CODE:
                 extra = count - MAX_FINDINGS_PER_CODE
-                self.findings.append(StreamFinding(
-                    code, f"... and {extra} more {code} findings not recorded", None, _severity(code)))
+                self.findings.append(_finding(code, f"... and {extra} more {code} findings not recorded"))
         return ChatStream(
             sse=self.sse,
             chunks=tuple(self.chunks),
@@ -294,9 +240,8 @@ class _Decoder:
                 self.add("no_done", "the stream ended without `data: [DONE]`", None)
 
 
-def _severity(code: str) -> str:
-    key = SSE_VIOLATION_PREFIX + "<code>" if code.startswith(SSE_VIOLATION_PREFIX) else code
-    return FINDING_CODES[key].severity
+def _finding(code: str, message: str, event_index: int | None = None) -> Finding:
+    return Finding(code, message, severity(code), event_index=event_index, layer=STREAM)
 
 
 class _Invalid:

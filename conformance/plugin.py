@@ -336,7 +336,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
         evidence = {"message": result.message, "evidence": result.to_dict()["evidence"], "metrics": result.metrics}
         report.extras = [*getattr(report, "extras", []), extras.json(evidence, name="evidence")]
-        curls = [ex.get("curl") for ex in result.evidence.exchanges if ex.get("curl")]
+        curls = [ex.curl for ex in result.evidence.exchanges if ex.curl]
         if curls:
             report.extras.append(extras.text("\n\n".join(curls), name="curl"))
 

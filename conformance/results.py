@@ -14,10 +14,23 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from conformance.evidence import (  # noqa: F401 - re-exported: the evidence records are part of the model
+    FINDING_LAYERS,
+    Evidence,
+    ExchangeRecord,
+    Finding,
+    RequestRecord,
+    ResponseRecord,
+    SchemaError,
+    Timing,
+)
+from conformance.jsonshape import NULL, NUMBER, REQUIRED, array_of, member, object_of, read_array, read_object
+from conformance.redact import MIN_SEARCH_LENGTH
 
 FORMAT = "openai-compat-conformance.results"
 FORMAT_VERSION = 1
@@ -68,6 +81,11 @@ class Tokens:
             self.estimated or other.estimated,
         )
 
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "tokens.") -> Tokens:
+        counts = {k: member(data, k, int, default=0, where=where) for k in ("prompt", "completion", "total")}
+        return cls(**counts, estimated=member(data, "estimated", bool, default=False, where=where))
+
 
 @dataclass(frozen=True)
 class Expectation:
@@ -77,16 +95,33 @@ class Expectation:
     reason: str = ""
     link: str = ""
 
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "expected.") -> Expectation:
+        return cls(
+            Status(member(data, "status", str, where=where)),
+            member(data, "reason", str, default="", where=where),
+            member(data, "link", str, default="", where=where),
+        )
 
-@dataclass(frozen=True)
-class Evidence:
-    """What a reader needs to act on a verdict: exchanges (redacted, bounded), schema errors,
-    stream/SSE findings, and free-form notes."""
 
-    exchanges: tuple[dict[str, Any], ...] = ()
-    schema_errors: tuple[dict[str, Any], ...] = ()
-    findings: tuple[dict[str, Any], ...] = ()
-    notes: tuple[str, ...] = ()
+REPEATS_KEYS: dict[str, tuple[type, ...]] = {
+    "runs": (int,),
+    "passes": (int,),
+    "statuses": (list,),
+    "pass_rate": (*NUMBER, NULL),
+    "wilson_low": NUMBER,
+    "wilson_high": NUMBER,
+}
+
+
+def _repeats(data: Any, where: str = "repeats.") -> dict[str, Any] | None:
+    """--repeat N: how the runs went (runner.run_case writes it), read back with its types checked."""
+    if data is None:
+        return None
+    out = {k: member(data, k, *kinds, where=where) for k, kinds in REPEATS_KEYS.items() if k in data}
+    if "statuses" in out:
+        out["statuses"] = [Status(s).value for s in array_of(out["statuses"], where + "statuses", str)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -123,34 +158,49 @@ class CheckResult:
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        exp = data.get("expected")
-        ev = data.get("evidence") or {}
+    def from_dict(cls, data: Any, where: str = "") -> CheckResult:
+        def get(key: str, *kinds: type, default: Any = REQUIRED) -> Any:
+            return member(data, key, *kinds, default=default, where=where)
+
+        expected = get("expected", dict, NULL, default=None)
         return cls(
-            provider=data["provider"],
-            model=data.get("model"),
-            check=data["check"],
-            area=data["area"],
-            level=Level(data["level"]),
-            kind=Kind(data["kind"]),
-            status=Status(data["status"]),
-            message=data.get("message", ""),
-            duration_ms=float(data.get("duration_ms", 0.0)),
-            tokens=Tokens(**(data.get("tokens") or {})),
-            requests=int(data.get("requests", 0)),
-            retries=int(data.get("retries", 0)),
-            expected=Expectation(Status(exp["status"]), exp.get("reason", ""), exp.get("link", ""))
-            if exp
-            else None,
-            evidence=Evidence(
-                exchanges=tuple(ev.get("exchanges", ())),
-                schema_errors=tuple(ev.get("schema_errors", ())),
-                findings=tuple(ev.get("findings", ())),
-                notes=tuple(ev.get("notes", ())),
-            ),
-            metrics=dict(data.get("metrics") or {}),
-            repeats=data.get("repeats"),
+            provider=get("provider", str),
+            model=get("model", str, NULL, default=None),
+            check=get("check", str),
+            area=get("area", str),
+            level=Level(get("level", str)),
+            kind=Kind(get("kind", str)),
+            status=Status(get("status", str)),
+            message=get("message", str, default=""),
+            duration_ms=float(get("duration_ms", *NUMBER, default=0.0)),
+            tokens=Tokens.from_dict(get("tokens", dict, default={}), where + "tokens."),
+            requests=get("requests", int, default=0),
+            retries=get("retries", int, default=0),
+            expected=Expectation.from_dict(expected, where + "expected.") if expected is not None else None,
+            evidence=Evidence.from_dict(get("evidence", dict, default={}), where + "evidence."),
+            metrics=object_of(get("metrics", dict, default={}), where + "metrics", *NUMBER),
+            repeats=_repeats(get("repeats", dict, NULL, default=None), where + "repeats."),
         )
+
+
+_RUN_KINDS: dict[str, tuple[type, ...]] = {
+    "started_at": (str,),
+    "finished_at": (str, NULL),
+    "duration_s": (*NUMBER, NULL),
+    "suite_version": (str,),
+    "catalog_version": (str,),
+    "git_commit": (str, NULL),
+    "providers_file": (str, NULL),
+    "providers_sha256": (str, NULL),
+    "python": (str,),
+    "openai": (str,),
+    "platform": (str,),
+    "argv": (list,),
+    "workers": (int,),
+    "options": (dict,),
+    "incomplete": (bool,),
+    "incomplete_reason": (str, NULL),
+}
 
 
 @dataclass(frozen=True)
@@ -178,35 +228,170 @@ class RunMetadata:
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunMetadata:
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["argv"] = tuple(kwargs.get("argv", ()))
+    def from_dict(cls, data: Any) -> RunMetadata:
+        kwargs = {k: member(data, k, *kinds, where="run.") for k, kinds in _RUN_KINDS.items() if k in data}
+        member(data, "started_at", str, where="run.")  # the one required member
+        kwargs["argv"] = tuple(array_of(kwargs.get("argv", []), "run.argv", str))
         return cls(**kwargs)
 
 
 @dataclass(frozen=True)
+class Redaction:
+    """How a provider's secrets were kept out of the outputs: how many there are, and how many are
+    shorter than `min_length` and so not searched for in provider text."""
+
+    secrets: int = 0
+    unsearched: int = 0
+    min_length: int = MIN_SEARCH_LENGTH
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "redaction.") -> Redaction:
+        counts = {k: member(data, k, int, where=where) for k in ("secrets", "unsearched", "min_length") if k in data}
+        return cls(**counts)
+
+
+@dataclass(frozen=True)
+class ProviderSnapshot:
+    """A provider as configured when the run was made (Provider.summary() plus its run status);
+    never holds a secret. `models` maps a capability (chat, tools, embeddings) to model names,
+    `claims` a model to {claim key: advertised}, `prices` are USD per million tokens."""
+
+    name: str
+    base_url: str = ""
+    builtin: str | None = None
+    models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    claims: dict[str, dict[str, bool]] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    expect: dict[str, Expectation] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=dict)
+    redaction: Redaction | None = None  # None: not recorded (a synthetic run)
+    status: str = "active"  # "active" | "skipped"
+    skip_reason: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if self.redaction is None:
+            del out["redaction"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "provider.") -> ProviderSnapshot:
+        def get(key: str, *kinds: type, default: Any) -> Any:
+            return member(data, key, *kinds, default=default, where=where)
+
+        status = get("status", str, default="active")
+        if status not in ("active", "skipped"):
+            raise ValueError(f"{where}status: {status!r} is neither 'active' nor 'skipped'")
+        redaction = get("redaction", dict, NULL, default=None)
+        return cls(
+            name=member(data, "name", str, where=where),
+            base_url=get("base_url", str, default=""),
+            builtin=get("builtin", str, NULL, default=None),
+            models=read_object(get("models", dict, default={}), where + "models", _names),
+            claims=read_object(get("claims", dict, default={}), where + "claims", _claims),
+            tags=tuple(array_of(get("tags", list, default=[]), where + "tags", str)),
+            expect=read_object(get("expect", dict, default={}), where + "expect", Expectation.from_dict),
+            prices=object_of(get("prices", dict, default={}), where + "prices", *NUMBER),
+            redaction=Redaction.from_dict(redaction, where + "redaction.") if redaction is not None else None,
+            status=status,
+            skip_reason=get("skip_reason", str, NULL, default=None),
+        )
+
+
+def _names(data: Any, where: str) -> tuple[str, ...]:
+    return tuple(array_of(data, where.rstrip("."), str))
+
+
+def _claims(data: Any, where: str) -> dict[str, bool]:
+    return object_of(data, where.rstrip("."), bool)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """What one check is, as the catalog said at run time (catalog.CheckSpec.to_dict)."""
+
+    area: str
+    level: Level
+    kind: Kind
+    needs: str = ""  # provider | chat | tools | embeddings
+    title: str = ""
+    spec: str = ""
+    rationale: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "catalog entry.") -> CatalogEntry:
+        text = {k: member(data, k, str, default="", where=where) for k in ("needs", "title", "spec", "rationale")}
+        return cls(
+            area=member(data, "area", str, where=where),
+            level=Level(member(data, "level", str, where=where)),
+            kind=Kind(member(data, "kind", str, where=where)),
+            **text,
+        )
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot(Mapping[str, CatalogEntry]):
+    """Check id -> CatalogEntry, in catalog order: what the checks were, so that reports never need
+    the suite installed (and a diff can tell that two runs used different catalogs)."""
+
+    entries: dict[str, CatalogEntry] = field(default_factory=dict)
+
+    def __getitem__(self, check_id: str) -> CatalogEntry:
+        return self.entries[check_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {cid: _plain(entry) for cid, entry in self.entries.items()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CatalogSnapshot:
+        return cls(read_object(data, "catalog", CatalogEntry.from_dict))
+
+
+@dataclass(frozen=True)
 class RunResults:
-    """A whole results.json: metadata, providers as configured (redacted), catalog snapshot, records."""
+    """A whole results.json: metadata, providers as configured (redacted), catalog snapshot, records.
+
+    Producers may hand `providers` and `catalog` in their plain forms (Provider.summary() entries
+    with a status, Catalog.snapshot()): they are read into their records once, here."""
 
     run: RunMetadata
-    providers: tuple[dict[str, Any], ...]
-    catalog: dict[str, dict[str, Any]]
+    providers: tuple[ProviderSnapshot, ...]
+    catalog: CatalogSnapshot
     results: tuple[CheckResult, ...]
+
+    def __post_init__(self) -> None:
+        typed = tuple(p if isinstance(p, ProviderSnapshot) else ProviderSnapshot.from_dict(p) for p in self.providers)
+        object.__setattr__(self, "providers", typed)
+        if not isinstance(self.catalog, CatalogSnapshot):
+            object.__setattr__(self, "catalog", CatalogSnapshot.from_dict(self.catalog))
+
+    def provider(self, name: str) -> ProviderSnapshot | None:
+        """The snapshot of provider `name`, or None when the run does not list it."""
+        return next((p for p in self.providers if p.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "run": self.run.to_dict(),
-            "providers": list(self.providers),
-            "catalog": self.catalog,
+            "providers": [p.to_dict() for p in self.providers],
+            "catalog": self.catalog.to_dict(),
             "results": [r.to_dict() for r in self.results],
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResults:
-        if data.get("format") != FORMAT:
+    def from_dict(cls, data: Any) -> RunResults:
+        if member(data, "format", str, default=None) != FORMAT:
             raise ValueError(f"not a results file (format {data.get('format')!r}, want {FORMAT!r})")
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(
@@ -214,15 +399,19 @@ class RunResults:
                 f"(this suite reads version {FORMAT_VERSION})"
             )
         return cls(
-            run=RunMetadata.from_dict(data["run"]),
-            providers=tuple(data.get("providers", ())),
-            catalog=dict(data.get("catalog", {})),
-            results=tuple(CheckResult.from_dict(r) for r in data.get("results", ())),
+            run=RunMetadata.from_dict(member(data, "run", dict)),
+            providers=tuple(
+                read_array(member(data, "providers", list, default=[]), "providers", ProviderSnapshot.from_dict)
+            ),
+            catalog=CatalogSnapshot.from_dict(member(data, "catalog", dict, default={})),
+            results=tuple(read_array(member(data, "results", list, default=[]), "results", CheckResult.from_dict)),
         )
 
 
 def _plain(obj: Any) -> Any:
-    """Dataclasses/enums/tuples -> JSON-ready values."""
+    """Records/enums/tuples -> JSON-ready values (a record with its own to_dict is asked for it)."""
+    if isinstance(obj, (Finding, ProviderSnapshot, CatalogSnapshot)):
+        return obj.to_dict()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, enum.Enum):
@@ -318,7 +507,8 @@ def _open_dir(path: Path) -> int:
 
 
 def clear_parts(out: Path) -> None:
-    """Delete the part files of an earlier run in `out/parts`, and nothing else: never through a
+    """Delete the part files of an earlier run in `out/parts` (results-*.jsonl, and the owners-*.json
+    shares of distribution.py), and nothing else: never through a
     symbolic link, so cleanup cannot reach outside the output folder."""
     parts = out / PARTS
     if not os.path.lexists(parts):
@@ -326,7 +516,7 @@ def clear_parts(out: Path) -> None:
     fd = _open_dir(parts)
     try:
         for entry in os.scandir(fd):
-            if entry.name.startswith("results-") and entry.name.endswith(".jsonl"):
+            if entry.name.startswith(("results-", "owners-")) and entry.name.endswith((".jsonl", ".json")):
                 os.unlink(entry.name, dir_fd=fd)  # a link named so is removed itself, its target untouched
     finally:
         os.close(fd)

@@ -3,7 +3,8 @@
 What lives here: the registry of `conformance/data/schemas/*.schema.json` (built once, `$ref`s
 resolved by `$id`, read through importlib.resources so an installed wheel has them too),
 one validator class, and the conversion of jsonschema errors into `SchemaError` records that
-checks attach as evidence. What does not: deciding pass/fail for a check (checks do that) and
+checks attach as evidence (the record itself belongs to the results model,
+conformance.evidence). What does not: deciding pass/fail for a check (checks do that) and
 the schemas themselves (they are data, in `conformance/data/schemas/`).
 
 Two additions to draft 2020-12, both because clients care and the standard keywords cannot say it:
@@ -30,13 +31,14 @@ import numbers
 import reprlib
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources.abc import Traversable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from conformance.evidence import SchemaError  # the record is part of the results model; re-exported here
 
 __all__ = ["SCHEMA_NAMES", "SchemaError", "is_valid", "load_schema", "schemas_dir", "validate"]
 
@@ -67,25 +69,6 @@ def _names() -> tuple[str, ...]:
 
 
 SCHEMA_NAMES: tuple[str, ...] = _names()
-
-
-@dataclass(frozen=True)
-class SchemaError:
-    """One way an instance fails a schema.
-
-    `pointer` is a JSON pointer into the instance; for a missing member it names where the
-    member should be (e.g. "/choices/0/index") and `value` shows the object that lacks it.
-    """
-
-    schema: str
-    pointer: str
-    rule: str
-    message: str
-    value: str
-    severity: str  # "must" | "should"
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 # --- the validator -------------------------------------------------------------------------

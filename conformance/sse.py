@@ -3,13 +3,15 @@
 What lives here: `parse_sse`, which turns the raw bytes of a `text/event-stream` body into the
 events a conforming EventSource would dispatch (HTML Living Standard, "Server-sent events",
 section "Interpreting an event stream"), together with every framing oddity it met on the way,
-recorded as an `SSEFinding` instead of being hidden. It never raises, whatever the bytes.
+recorded as a `Finding` (layer "sse", codes and severities in `conformance.finding_codes`)
+instead of being hidden. It never raises, whatever the bytes.
 
 What does not live here: anything OpenAI-specific (`[DONE]`, JSON payloads, chunk shapes,
 what openai-python tolerates) — that is `conformance.chat_stream`, one layer up. Clients never
 change how events are parsed here; they only explain why two legal-but-risky patterns are worth
 an "info" finding: `bom` and `event_without_data` (a blank line that dispatches nothing while
-an event type, a retry or the last event ID is set — stricter decoders dispatch there).
+an event type, a retry or the last event ID is set — stricter decoders dispatch there). An event
+with empty data is ordinary WHATWG and not reported here: the chat layer judges it.
 
 Why hand-written rather than httpx-sse or openai-python's `SSEDecoder`: those are lenient by
 design and silently drop what we need to see (a BOM, an invalid UTF-8 byte, an unterminated
@@ -32,13 +34,13 @@ Parsing model, and where it departs from a browser on purpose:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-VIOLATION: Final = "violation"
-INFO: Final = "info"
+from conformance.evidence import Finding
+from conformance.finding_codes import FINDING_CODES, INFO, SSE, VIOLATION  # noqa: F401 - re-exported
 
 DEFAULT_MAX_BYTES: Final = 16 * 1024 * 1024
 # A hostile stream could produce one finding per line; keep the first few of each code and
@@ -55,40 +57,6 @@ _ENDING_NAMES: Final = MappingProxyType({"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
 
 
 @dataclass(frozen=True, slots=True)
-class CodeSpec:
-    """What a finding code means: its fixed severity and a one-line summary for reports."""
-
-    severity: str
-    summary: str
-
-
-FINDING_CODES: Final[Mapping[str, CodeSpec]] = MappingProxyType(
-    {
-        "invalid_utf8": CodeSpec(VIOLATION, "bytes that are not UTF-8 (decoded as U+FFFD)"),
-        "unterminated_event": CodeSpec(
-            VIOLATION, "data pending at end of stream without the closing blank line; discarded"
-        ),
-        "misspelled_field": CodeSpec(
-            VIOLATION, "a field name that is data/event/id/retry but for case or spaces; ignored"
-        ),
-        "invalid_retry": CodeSpec(VIOLATION, "retry value that is not only ASCII digits; ignored"),
-        "null_in_id": CodeSpec(VIOLATION, "id value containing U+0000; ignored"),
-        "too_large": CodeSpec(VIOLATION, "stream longer than max_bytes; parsing stopped"),
-        "read_error": CodeSpec(VIOLATION, "reading the stream failed or a chunk was not bytes"),
-        "bom": CodeSpec(INFO, "UTF-8 byte order mark at the start (stripped, as WHATWG says)"),
-        "mixed_line_endings": CodeSpec(INFO, "more than one of CRLF, LF, CR used as line ending"),
-        "unknown_field": CodeSpec(INFO, "a field other than data/event/id/retry; ignored"),
-        "field_without_colon": CodeSpec(INFO, "a field line with no colon (empty value)"),
-        "empty_data_event": CodeSpec(INFO, "an event dispatched with empty data"),
-        "event_without_data": CodeSpec(
-            INFO, "blank line ended a block with event/id/retry state but no data; not dispatched"
-        ),
-        "unterminated_line": CodeSpec(INFO, "last line has no line ending (no data lost)"),
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
 class SSEEvent:
     """One dispatched event."""
 
@@ -101,27 +69,16 @@ class SSEEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class SSEFinding:
-    """One framing oddity. Codes and their severities are listed in FINDING_CODES."""
-
-    code: str
-    message: str
-    line: int | None
-    severity: str  # "violation" (breaks WHATWG rules or loses data) | "info" (legal, notable)
-    offset: int | None = None  # byte offset in the stream, when one place is to blame
-
-
-@dataclass(frozen=True, slots=True)
 class SSEParse:
     """Everything parse_sse learned from one stream."""
 
     events: tuple[SSEEvent, ...]
     comments: tuple[str, ...]  # text after ":" with one leading space removed
-    findings: tuple[SSEFinding, ...]
+    findings: tuple[Finding, ...]  # layer "sse": located by line and byte offset
     line_endings: frozenset[str]  # subset of {"\r\n", "\n", "\r"}
     bytes_total: int  # bytes parsed (at most max_bytes)
 
-    def violations(self) -> list[SSEFinding]:
+    def violations(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == VIOLATION]
 
     def codes(self) -> set[str]:
@@ -196,7 +153,7 @@ class _Parser:
         self._block_retry: int | None = None
         self._events: list[SSEEvent] = []
         self._comments: list[str] = []
-        self._findings: list[SSEFinding] = []
+        self._findings: list[Finding] = []
         self._code_counts: dict[str, int] = {}
         self._endings: dict[str, int] = {}  # line ending -> first line that used it
 
@@ -354,10 +311,6 @@ class _Parser:
                     offset=first_offset,
                 )
             )
-            if data == "":
-                self._add("empty_data_event",
-                          f"event {len(self._events) - 1} has empty data (a bare 'data:' line)",
-                          first_line, offset=first_offset)
         elif self._event_type or self._block_retry is not None or self._last_event_id:
             # Legal and silent in a browser, but decoders that dispatch whenever any field is
             # pending (openai-python's SSEDecoder, whose last event ID never clears) emit an
@@ -400,9 +353,7 @@ class _Parser:
         count = self._code_counts.get(code, 0) + 1
         self._code_counts[code] = count
         if count <= MAX_FINDINGS_PER_CODE:
-            self._findings.append(
-                SSEFinding(code, message, line, FINDING_CODES[code].severity, offset)
-            )
+            self._findings.append(_finding(code, message, line, offset))
 
     def finish(self) -> SSEParse:
         if not self._too_large:
@@ -418,10 +369,7 @@ class _Parser:
         for code, count in self._code_counts.items():
             if count > MAX_FINDINGS_PER_CODE:
                 extra = count - MAX_FINDINGS_PER_CODE
-                self._findings.append(
-                    SSEFinding(code, f"... and {extra} more {code} findings not recorded", None,
-                               FINDING_CODES[code].severity)
-                )
+                self._findings.append(_finding(code, f"... and {extra} more {code} findings not recorded"))
         return SSEParse(
             events=tuple(self._events),
             comments=tuple(self._comments),
@@ -429,6 +377,10 @@ class _Parser:
             line_endings=frozenset(self._endings),
             bytes_total=self._consumed,
         )
+
+
+def _finding(code: str, message: str, line: int | None = None, offset: int | None = None) -> Finding:
+    return Finding(code, message, FINDING_CODES[code].severity, line=line, offset=offset, layer=SSE)
 
 
 def _strip_one_space(value: str) -> str:

@@ -28,6 +28,7 @@ from urllib.parse import quote_plus, urlencode
 import httpx
 
 from conformance.chat_stream import ChatStream, decode_chat_stream
+from conformance.evidence import ExchangeRecord, RequestRecord, ResponseRecord, Timing
 from conformance.providers import Provider
 from conformance.redact import REDACTED, Redactor, Secret  # noqa: F401 - REDACTED re-exported
 
@@ -107,31 +108,30 @@ class Exchange:
             return f"invalid UTF-8 at byte {exc.start}: {self.body[max(0, exc.start - 8):exc.start + 8]!r}"
         return None
 
-    def evidence(self, redactor: Redactor, excerpt_bytes: int = EXCERPT_BYTES) -> dict[str, Any]:
-        """A bounded, redacted, JSON-ready record of this exchange."""
-        excerpt = self.body[:excerpt_bytes].decode("utf-8", errors="replace")
+    def evidence(self, redactor: Redactor, excerpt_bytes: int = EXCERPT_BYTES) -> ExchangeRecord:
+        """A bounded, redacted record of this exchange."""
         response = None
         if self.status is not None:
-            response = {
-                "status": self.status,
-                "headers": redactor.value(_interesting_headers(self.headers)),
-                "body_excerpt": redactor.text(excerpt),
-                "body_bytes": len(self.body),
-                "truncated": self.truncated or len(self.body) > excerpt_bytes,
-            }
-        return {
-            "request": {
-                "method": self.method,
-                "url": redactor.text(self.url),
-                "headers": redactor.value(self.request_headers),
-                "body": redactor.value(_bounded_json(self.request_body)),
-            },
-            "response": response,
-            "error": redactor.text(self.error) if self.error else None,
-            "timing": {"total_ms": round(self.elapsed_ms, 1), "ttfb_ms": _round(self.ttfb_ms)},
-            "retries": self.retries,
-            "curl": redactor.text(self.curl),
-        }
+            response = ResponseRecord(
+                status=self.status,
+                headers=redactor.value(_interesting_headers(self.headers)),
+                body_excerpt=redactor.text(self.body[:excerpt_bytes].decode("utf-8", errors="replace")),
+                body_bytes=len(self.body),
+                truncated=self.truncated or len(self.body) > excerpt_bytes,
+            )
+        return ExchangeRecord(
+            request=RequestRecord(
+                method=self.method,
+                url=redactor.text(self.url),
+                headers=redactor.value(self.request_headers),
+                body=redactor.value(_bounded_json(self.request_body)),
+            ),
+            response=response,
+            error=redactor.text(self.error) if self.error else None,
+            timing=Timing(total_ms=round(self.elapsed_ms, 1), ttfb_ms=_round(self.ttfb_ms)),
+            retries=self.retries,
+            curl=redactor.text(self.curl),
+        )
 
 
 class _SecretLogFilter(logging.Filter):

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.report import write_reports
 from conformance.report.samples import exchange, make_result, make_run, synthetic_run
-from conformance.results import Evidence, Expectation, Status
+from conformance.results import Evidence, Expectation, Finding, SchemaError, Status
 
 pytestmark = pytest.mark.browser
 
@@ -68,9 +68,9 @@ def page_run():
     evil_ev = Evidence(
         exchanges=(exchange(answer=PWN), exchange(answer=PWN, stream=True)),
         schema_errors=(
-            {"schema": "chat_completion", "pointer": "/choices/0", "rule": "type", "message": PWN, "value": PWN},
+            SchemaError("chat_completion", "/choices/0", "type", PWN, PWN, "must"),
         ),
-        findings=({"code": PWN, "message": PWN},),
+        findings=(Finding(PWN, PWN),),
         notes=(PWN,),
     )
     for c in checks:

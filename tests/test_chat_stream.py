@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.chat_stream import FINDING_CODES, SSE_VIOLATION_PREFIX, ChatStream, decode_chat_stream
+from conformance.results import Finding
 from conformance.sse import INFO, MAX_FINDINGS_PER_CODE, parse_sse
 
 
@@ -129,6 +130,25 @@ def test_every_finding_has_its_catalogued_severity(wire: bytes, codes: set[str])
         key = SSE_VIOLATION_PREFIX + "<code>" if finding.code.startswith(SSE_VIOLATION_PREFIX) \
             else finding.code
         assert finding.severity == FINDING_CODES[key].severity
+
+
+def test_findings_are_results_records_of_the_stream_layer() -> None:
+    stream = decode_chat_stream(BODY + b"data:\n\n" + DONE)
+    (finding,) = stream.findings
+    assert isinstance(finding, Finding) and finding.layer == "stream"
+    assert (finding.code, finding.severity) == ("empty_data_event", "violation")
+    assert finding.event_index is not None and stream.sse.events[finding.event_index].data == ""
+    data = finding.to_dict()
+    assert list(data) == ["code", "message", "event_index", "severity"]  # results.json's order
+    assert Finding.from_dict(data) == finding
+
+
+def test_every_chat_code_is_the_stream_layers_own() -> None:
+    """The one table holds both layers' codes; none is shared, so each has one meaning and severity."""
+    layers = {spec.layer for spec in FINDING_CODES.values()}
+    assert layers == {"sse", "stream"}
+    for finding in decode_chat_stream(BODY + b"event: thread.x\ndata: {}\n\n" + DONE + DONE).findings:
+        assert FINDING_CODES[finding.code].layer == "stream"
 
 
 def test_invalid_json_finding_names_the_event_and_quotes_a_bounded_excerpt() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from conformance.report.diff import classify, diff_runs
 from conformance.report.samples import make_result, make_run
-from conformance.results import Expectation, Status
+from conformance.results import CatalogEntry, CatalogSnapshot, Expectation, Kind, Level, Status
 
 P, F, E, U, S, K = Status.PASS, Status.FAIL, Status.ERROR, Status.UNSUPPORTED, Status.SKIPPED, Status.FLAKY
 
@@ -77,8 +78,10 @@ def test_a_regression_to_a_declared_expectation_is_listed_but_not_a_must_regress
 def test_new_and_removed_providers_checks_and_results() -> None:
     old = make_run([make_result("a", "chat.basic"), make_result("gone", "chat.basic")])
     new_catalog = {k: v for k, v in old.catalog.items() if k != "chat.seed"}
-    new_catalog["chat.brand_new"] = {"area": "chat", "level": "should", "kind": "wire", "title": "new"}
-    new = make_run([make_result("a", "chat.basic"), make_result("fresh", "chat.basic")], catalog=new_catalog)
+    new_catalog["chat.brand_new"] = CatalogEntry("chat", Level.SHOULD, Kind.WIRE, title="new")
+    new = make_run(
+        [make_result("a", "chat.basic"), make_result("fresh", "chat.basic")], catalog=CatalogSnapshot(new_catalog)
+    )
     d = diff_runs(old, new)
     assert d.new_providers == ("fresh",) and d.removed_providers == ("gone",)
     assert d.new_checks == ("chat.brand_new",) and d.removed_checks == ("chat.seed",)
@@ -97,8 +100,8 @@ def test_different_catalog_versions_are_compared_but_said_loudly() -> None:
 
 def test_same_version_with_changed_levels_is_also_flagged() -> None:
     old = make_run([make_result("a", "chat.basic")])
-    catalog = {**old.catalog, "chat.basic": {**old.catalog["chat.basic"], "level": "should"}}
-    d = diff_runs(old, make_run([make_result("a", "chat.basic")], catalog=catalog))
+    catalog = {**old.catalog, "chat.basic": dataclasses.replace(old.catalog["chat.basic"], level=Level.SHOULD)}
+    d = diff_runs(old, make_run([make_result("a", "chat.basic")], catalog=CatalogSnapshot(catalog)))
     assert d.catalog_mismatch and "CATALOG CONTENT DIFFERS" in d.catalog_mismatch
     assert d.level_changes == (("chat.basic", "must", "should"),)
 

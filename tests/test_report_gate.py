@@ -16,13 +16,13 @@ from conformance.report.gate import (
     select_checks,
 )
 from conformance.report.samples import catalog_snapshot, make_result, make_run
-from conformance.results import Expectation, Status
+from conformance.results import Expectation, Level, Status
 
 CATALOG = catalog_snapshot()
 CHAT_MUSTS = [
     c
     for c, s in CATALOG.items()
-    if s["area"] in ("chat", "stream", "usage", "errors") and s["level"] == "must" and c != "usage.embeddings"
+    if s.area in ("chat", "stream", "usage", "errors") and s.level is Level.MUST and c != "usage.embeddings"
 ]
 
 

@@ -18,7 +18,7 @@ from conformance.report.claims import (
 from conformance.report.history import entry_from_run
 from conformance.report.matrix import UNSTABLE_FLIPS, build_matrix
 from conformance.report.samples import exchange, make_result, make_run
-from conformance.results import Evidence, Expectation, Status
+from conformance.results import Evidence, Expectation, SchemaError, Status
 
 
 def provider(name: str, chat: list[str], embeddings: list[str] | None = None, **extra: object) -> dict:
@@ -235,7 +235,7 @@ def test_evidence_is_bounded_and_keeps_what_a_reader_needs() -> None:
         evidence=Evidence(
             exchanges=(big,) * 9,
             schema_errors=(
-                {"schema": "chat_completion", "pointer": "/choices", "rule": "required", "message": "m", "value": "{}"},
+                SchemaError("chat_completion", "/choices", "required", "m", "{}", "must"),
             )
             * 40,
             notes=("n" * 5000,),

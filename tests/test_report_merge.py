@@ -18,7 +18,7 @@ def shard(provider: str, status: Status = Status.PASS, start: str = "2025-01-06T
 def test_shards_of_different_providers_are_unioned() -> None:
     merged = merge_runs([shard("a"), shard("b")])
     assert {r.provider for r in merged.results} == {"a", "b"} and len(merged.results) == 4
-    assert [p["name"] for p in merged.providers] == ["a", "b"]
+    assert [p.name for p in merged.providers] == ["a", "b"]
 
 
 def test_on_a_duplicate_the_later_run_wins_and_says_so() -> None:
@@ -37,7 +37,7 @@ def test_a_skipped_result_never_replaces_a_real_verdict() -> None:
     )
     merged = merge_runs([real, not_selected])
     assert next(r for r in merged.results if r.check == "chat.basic").status is Status.FAIL
-    assert merged.providers[0].get("status") == "active"
+    assert merged.providers[0].status == "active"
 
 
 def test_metadata_spans_all_shards() -> None:

@@ -20,7 +20,7 @@ from conformance.report.html import _asset, _csp
 from conformance.report.markdown import MAX_BYTES, md, render_summary
 from conformance.report.matrix import build_matrix, script_json
 from conformance.report.samples import exchange, make_result, make_run, synthetic_history, synthetic_run
-from conformance.results import Evidence, Expectation, Status
+from conformance.results import Evidence, Expectation, Finding, SchemaError, Status
 
 PAYLOAD = "<script>alert(1)</script></script><!-- <img src=x onerror=alert(2)> \u2028 & \"'`|@admin"
 JSON_BLOCK = re.compile(r'<script type="application/json" id="page-data">(.*?)</script>', re.DOTALL)
@@ -30,9 +30,9 @@ def hostile_run():
     ev = Evidence(
         exchanges=(exchange(answer=PAYLOAD, stream=True), exchange(answer=PAYLOAD)),
         schema_errors=(
-            {"schema": "chat_completion", "pointer": "/x", "rule": "type", "message": PAYLOAD, "value": PAYLOAD},
+            SchemaError("chat_completion", "/x", "type", PAYLOAD, PAYLOAD, "must"),
         ),
-        findings=({"code": "bad", "message": PAYLOAD},),
+        findings=(Finding("bad", PAYLOAD),),
         notes=(PAYLOAD,),
     )
     results = [

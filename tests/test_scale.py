@@ -83,7 +83,7 @@ def test_a_429_that_never_clears_ends_as_error_with_evidence() -> None:
     [result] = run_batch(session, [c for c in cases(provider) if c.spec.id == "chat.basic"]).values()
     assert result.status is Status.ERROR
     assert "429" in result.message and result.retries == 3
-    assert result.evidence.exchanges[0]["response"]["status"] == 429
+    assert result.evidence.exchanges[0].response is not None and result.evidence.exchanges[0].response.status == 429
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

@@ -23,6 +23,7 @@ from conformance.sse import (
     SSEParse,
     parse_sse,
 )
+from conformance.results import Finding
 
 CANONICAL = b'data: {"n":1}\n\ndata: {"n":2}\n\ndata: [DONE]\n\n'
 CANONICAL_DATA = ['{"n":1}', '{"n":2}', "[DONE]"]
@@ -140,8 +141,7 @@ FRAMING_FINDINGS = [
     ("BOM", b"\xef\xbb\xbfdata: x\n\n", {"bom"}),
     ("mixed line endings", b"data: a\r\n\ndata: b\n\n", {"mixed_line_endings"}),
     ("unknown field", b"foo: bar\ndata: x\n\n", {"unknown_field"}),
-    ("field without colon", b"data\n\n", {"field_without_colon", "empty_data_event"}),
-    ("empty data event", b"data:\n\n", {"empty_data_event"}),
+    ("field without colon", b"data\n\n", {"field_without_colon"}),
     ("event type without data", b"event: ping\n\n", {"event_without_data"}),
     ("retry without data", b"retry: 3000\n\n", {"event_without_data"}),
     ("blank line after a comment once id was used", b"id: 1\ndata: a\n\n: ping\n\n",
@@ -161,6 +161,23 @@ def test_oddity_is_recorded_as_finding(wire: bytes, codes: set[str]) -> None:
 
 def test_every_code_has_a_known_severity() -> None:
     assert {spec.severity for spec in FINDING_CODES.values()} <= {VIOLATION, INFO}
+
+
+def test_findings_are_results_records_of_the_sse_layer() -> None:
+    (finding,) = parse_sse(b"Data: x\n\ndata: y\n\n").findings
+    assert isinstance(finding, Finding) and finding.layer == "sse"
+    assert (finding.code, finding.line, finding.offset, finding.severity) == ("misspelled_field", 1, 0, VIOLATION)
+    assert FINDING_CODES[finding.code].layer == "sse"
+    assert Finding.from_dict(finding.to_dict()) == finding  # the layer is told by the members it has
+
+
+def test_an_event_with_empty_data_is_ordinary_whatwg_and_left_to_the_chat_layer() -> None:
+    """One code, one severity: `empty_data_event` is the chat layer's violation (openai-python
+    raises on it), so the WHATWG layer, for which such an event is ordinary, says nothing."""
+    parse = parse_sse(b"data:\n\ndata: [DONE]\n\n")
+    assert [e.data for e in parse.events] == ["", "[DONE]"] and parse.findings == ()
+    assert FINDING_CODES["empty_data_event"].layer == "stream"
+    assert FINDING_CODES["empty_data_event"].severity == VIOLATION
 
 
 def test_blank_line_after_comment_without_id_is_silent() -> None:

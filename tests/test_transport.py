@@ -8,6 +8,7 @@ import httpx
 
 from conformance import transport
 from conformance.providers import Provider
+from conformance.results import ExchangeRecord
 from conformance.transport import NOT_JSON, ProviderClient, Request
 
 KEY = "sk-live-9f8e7d6c5b4a39281706"
@@ -27,7 +28,7 @@ def test_the_key_is_sent_but_never_recorded() -> None:
 
     ex = client(handler).send(Request("POST", "/chat/completions", json={"model": "m"}))
     assert seen["auth"] == f"Bearer {KEY}"
-    evidence = json.dumps(ex.evidence(client(handler).redactor))
+    evidence = json.dumps(ex.evidence(client(handler).redactor).to_dict())
     assert KEY not in evidence
     assert "$API_KEY" in evidence and transport.REDACTED in evidence
 
@@ -35,7 +36,7 @@ def test_the_key_is_sent_but_never_recorded() -> None:
 def test_secret_headers_and_query_values_are_redacted() -> None:
     c = client(lambda r: httpx.Response(200, json={}), headers={"x-api-key": "hdr-secret-1234"}, query={"sig": "q-secret-9876"})
     ex = c.send(Request("GET", "/models"))
-    text = json.dumps(ex.evidence(c.redactor))
+    text = json.dumps(ex.evidence(c.redactor).to_dict())
     assert "hdr-secret-1234" not in text and "q-secret-9876" not in text
 
 
@@ -106,3 +107,28 @@ def test_connection_errors_are_recorded_not_raised() -> None:
 
     ex = client(handler).send(Request("GET", "/models"))
     assert ex.status is None and "ConnectError" in ex.error
+
+
+def test_evidence_is_a_bounded_record_that_reads_back_as_written() -> None:
+    headers = {"x-request-id": "r1", "set-cookie": "session=abc"}
+    c = client(lambda r: httpx.Response(200, headers=headers, content=b"y" * 20_000))
+    record = c.send(Request("POST", "/chat/completions", json={"model": "m"})).evidence(c.redactor)
+    assert isinstance(record, ExchangeRecord) and record.response is not None
+    assert record.response.body_bytes == 20_000 and record.response.truncated
+    assert len(record.response.body_excerpt) == transport.EXCERPT_BYTES
+    assert record.response.headers["x-request-id"] == "r1" and "set-cookie" not in record.response.headers
+    assert record.request.body == {"model": "m"} and record.timing.total_ms is not None
+    data = json.loads(json.dumps(record.to_dict()))
+    assert list(data) == ["request", "response", "error", "timing", "retries", "curl"]  # results.json's order
+    assert ExchangeRecord.from_dict(data) == record
+
+
+def test_an_exchange_without_a_response_is_a_record_with_none() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    c = client(handler)
+    record = c.send(Request("GET", "/models")).evidence(c.redactor)
+    assert record.response is None and record.error and "ConnectError" in record.error
+    assert record.timing.ttfb_ms is None and record.curl.startswith("curl ")
+    assert ExchangeRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record

@@ -20,7 +20,8 @@ from typing import Any
 from conformance.catalog import CheckSpec, load_catalog
 from conformance.probes import PROBES
 from conformance.providers import ModelConfig, Provider
-from conformance.results import CheckResult, Evidence, Status, Tokens
+from conformance.redact import Redactor
+from conformance.results import CheckResult, Evidence, Finding, Status, Tokens
 from conformance.schemas import SchemaError
 from conformance.transport import Exchange, ProviderClient, Request
 
@@ -210,22 +211,7 @@ def run_check(
     """Run one check and turn whatever happens into a CheckResult; never raises."""
     ctx = Context(session=session, spec=spec, model=model, repeat=repeat)
     start = time.perf_counter()
-    schema_errors: tuple[SchemaError, ...] = ()
-    findings: tuple[Any, ...] = ()
-    if skip:
-        status, message = Status.SKIPPED, skip
-    else:
-        try:
-            fn = REGISTRY[spec.id]
-            message = fn(ctx) or ""
-            status = Status.PASS
-        except Outcome as outcome:
-            status, message = outcome.status, outcome.message
-            schema_errors, findings = outcome.schema_errors, outcome.findings
-        except Exception as exc:  # a bug in a check must not end the run; it is reported as error
-            status = Status.ERROR
-            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            message = f"internal error in check {spec.id}: {tb}"
+    status, message, outcome = _verdict(ctx, skip)
     redactor = session.client.redactor
     return CheckResult(
         provider=session.provider.name,
@@ -241,22 +227,49 @@ def run_check(
         requests=len(ctx.sent),
         retries=sum(ex.retries for ex in ctx.sent),
         expected=session.provider.expect.get(spec.id),
-        evidence=Evidence(
-            exchanges=tuple(ex.evidence(redactor) for ex in ctx.used[:6]),
-            schema_errors=tuple(redactor.value(e.to_dict()) for e in schema_errors[:20]),
-            findings=tuple(redactor.value(_finding_dict(f)) for f in findings[:30]),
-            notes=tuple(redactor.text(n) for n in ctx.notes),
-        ),
+        evidence=_evidence(ctx, outcome, redactor),
         metrics=ctx.metrics or _metrics(ctx.used),
     )
 
 
-def _finding_dict(f: Any) -> dict[str, Any]:
-    if isinstance(f, dict):
+def _verdict(ctx: Context, skip: str | None) -> tuple[Status, str, Outcome | None]:
+    """Status and message of running the check (or of skipping it), and the outcome it raised."""
+    if skip:
+        return Status.SKIPPED, skip, None
+    try:
+        return Status.PASS, REGISTRY[ctx.spec.id](ctx) or "", None
+    except Outcome as outcome:
+        return outcome.status, outcome.message, outcome
+    except Exception as exc:  # a bug in a check must not end the run; it is reported as error
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return Status.ERROR, f"internal error in check {ctx.spec.id}: {tb}", None
+
+
+def _evidence(ctx: Context, outcome: Outcome | None, redactor: Redactor) -> Evidence:
+    """What the verdict keeps, redacted: the first exchanges used, schema errors, findings, notes."""
+    schema_errors = outcome.schema_errors if outcome else ()
+    findings = outcome.findings if outcome else ()
+    return Evidence(
+        exchanges=tuple(ex.evidence(redactor) for ex in ctx.used[:6]),
+        schema_errors=tuple(_redacted(e, redactor) for e in schema_errors[:20]),
+        findings=tuple(_redacted(_finding(f), redactor) for f in findings[:30]),
+        notes=tuple(redactor.text(n) for n in ctx.notes),
+    )
+
+
+def _finding(f: Any) -> Finding:
+    """A finding as evidence: a Finding, or one in its JSON form (a fuzz check's counterexample)."""
+    if isinstance(f, Finding):
         return f
-    if hasattr(f, "__dataclass_fields__"):
-        return {k: getattr(f, k) for k in f.__dataclass_fields__}
-    return {"message": str(f)}
+    try:
+        return Finding.from_dict(dict(f))
+    except (TypeError, ValueError):
+        return Finding(code="", message=str(f)[:2000])
+
+
+def _redacted(record: Any, redactor: Redactor) -> Any:
+    """`record` (a Finding or a SchemaError) with every string in it redacted."""
+    return type(record).from_dict(redactor.value(record.to_dict()))
 
 
 def _metrics(exchanges: list[Exchange]) -> dict[str, float]:

@@ -18,11 +18,12 @@ or no result). Combined:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.report.scores import by_provider, provider_entry
-from conformance.results import CheckResult, RunResults, Status
+from conformance.report.scores import by_provider
+from conformance.results import CatalogEntry, CheckResult, Level, RunResults, Status
 
 CLAIMED_WORKS = "claimed_works"
 CLAIMED_BROKEN = "claimed_broken"
@@ -78,13 +79,13 @@ class Claim:
         }
 
 
-def claim_targets(key: str, catalog: dict[str, dict[str, Any]], known_checks: set[str]) -> tuple[str, ...]:
+def claim_targets(key: str, catalog: Mapping[str, CatalogEntry], known_checks: set[str]) -> tuple[str, ...]:
     """The check ids a claim key stands for (empty when nothing covers it)."""
     target = ALIASES.get(key, key)
     if target in catalog or target in known_checks:
         return (target,)
     in_area = [cid for cid in list(catalog) + sorted(known_checks - set(catalog)) if cid.split(".", 1)[0] == target]
-    musts = [cid for cid in in_area if catalog.get(cid, {}).get("level") == "must"]
+    musts = [cid for cid in in_area if cid in catalog and catalog[cid].level is Level.MUST]
     return tuple(musts or in_area)
 
 
@@ -97,8 +98,7 @@ def evaluate_claims(run: RunResults) -> list[Claim]:
         dict.fromkeys(
             key
             for entry in run.providers
-            for per_model in (entry.get("claims") or {}).values()
-            if isinstance(per_model, dict)
+            for per_model in entry.claims.values()
             for key in per_model
         )
     )
@@ -108,12 +108,11 @@ def evaluate_claims(run: RunResults) -> list[Claim]:
     targets = {key: claim_targets(key, run.catalog, known) for key in keys}
     out: list[Claim] = []
     for provider, results in by_provider(run).items():
-        claims = provider_entry(run, provider).get("claims") or {}
-        models = list(dict.fromkeys([str(m) for m in claims] + [r.model for r in results if r.model]))
+        entry = run.provider(provider)
+        claims = entry.claims if entry is not None else {}
+        models = list(dict.fromkeys([*claims, *(r.model for r in results if r.model)]))
         for model in models:
-            per_model = claims.get(model)
-            if not isinstance(per_model, dict):
-                per_model = {}
+            per_model = claims.get(model, {})
             for key in keys:
                 said = per_model.get(key)
                 claimed = bool(said) if said is not None else None

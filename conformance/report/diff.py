@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.report.scores import bounded, by_provider, level_scores
-from conformance.results import Level, RunResults, Status
+from conformance.results import CheckResult, Level, RunResults, Status
 
 REGRESSION, FIX, CHANGED, ADDED, REMOVED = "regression", "fix", "changed", "added", "removed"
 _BAD = frozenset({Status.FAIL, Status.FLAKY, Status.ERROR, Status.UNSUPPORTED})
@@ -187,65 +187,74 @@ class RunDiff:
 
 def diff_runs(old: RunResults, new: RunResults) -> RunDiff:
     """Everything that changed from `old` to `new`; see the module docstring for the definitions."""
-    old_by = {r.key: r for r in old.results}
-    new_by = {r.key: r for r in new.results}
-    groups: dict[str, list[Change]] = {REGRESSION: [], FIX: [], CHANGED: [], ADDED: [], REMOVED: []}
-    for key in list(old_by) + [k for k in new_by if k not in old_by]:
-        o, n = old_by.get(key), new_by.get(key)
-        kind = classify(o.status if o else None, n.status if n else None)
-        if kind is None:
-            continue
-        ref = n or o
-        assert ref is not None
-        groups[kind].append(
-            Change(
-                provider=ref.provider,
-                model=ref.model,
-                check=ref.check,
-                area=ref.area,
-                level=ref.level,
-                kind=kind,
-                old=o.status if o else None,
-                new=n.status if n else None,
-                expected=bool(n and n.as_expected),
-                message=bounded(n.message, 300) if n else "",
-            )
-        )
-
-    def ordered(changes: list[Change]) -> tuple[Change, ...]:
-        return tuple(
-            sorted(changes, key=lambda c: (_LEVEL_ORDER[c.level], c.expected, c.check, c.provider, c.model or ""))
-        )
-
-    old_providers = list(by_provider(old))
-    new_providers = list(by_provider(new))
-    old_scores = {p: level_scores(rs) for p, rs in by_provider(old).items()}
-    new_scores = {p: level_scores(rs) for p, rs in by_provider(new).items()}
-    scores = {
-        p: {lvl: (old_scores[p][lvl].share, new_scores[p][lvl].share) for lvl in ("must", "should", "may")}
-        for p in new_providers
-        if p in old_scores
-    }
-    old_levels = {cid: str(spec.get("level")) for cid, spec in old.catalog.items()}
-    new_levels = {cid: str(spec.get("level")) for cid, spec in new.catalog.items()}
+    groups = _changes(old, new)
+    old_providers, new_providers = list(by_provider(old)), list(by_provider(new))
     return RunDiff(
         old_run=_meta(old),
         new_run=_meta(new),
         catalog_mismatch=_catalog_mismatch(old, new),
-        regressions=ordered(groups[REGRESSION]),
-        fixes=ordered(groups[FIX]),
-        changes=ordered(groups[CHANGED]),
-        added=ordered(groups[ADDED]),
-        removed=ordered(groups[REMOVED]),
+        regressions=groups[REGRESSION],
+        fixes=groups[FIX],
+        changes=groups[CHANGED],
+        added=groups[ADDED],
+        removed=groups[REMOVED],
         new_checks=tuple(c for c in new.catalog if c not in old.catalog),
         removed_checks=tuple(c for c in old.catalog if c not in new.catalog),
-        level_changes=tuple(
-            (c, old_levels[c], new_levels[c]) for c in new_levels if c in old_levels and old_levels[c] != new_levels[c]
-        ),
+        level_changes=_level_changes(old, new),
         new_providers=tuple(p for p in new_providers if p not in old_providers),
         removed_providers=tuple(p for p in old_providers if p not in new_providers),
-        scores=scores,
+        scores=_score_changes(old, new),
     )
+
+
+def _changes(old: RunResults, new: RunResults) -> dict[str, tuple[Change, ...]]:
+    """The changed results by kind, each kind ordered musts first."""
+    old_by = {r.key: r for r in old.results}
+    new_by = {r.key: r for r in new.results}
+    groups: dict[str, list[Change]] = {REGRESSION: [], FIX: [], CHANGED: [], ADDED: [], REMOVED: []}
+    for key in list(old_by) + [k for k in new_by if k not in old_by]:
+        change = _change(old_by.get(key), new_by.get(key))
+        if change is not None:
+            groups[change.kind].append(change)
+    return {kind: tuple(sorted(changes, key=_change_order)) for kind, changes in groups.items()}
+
+
+def _change_order(c: Change) -> tuple[int, bool, str, str, str]:
+    """Musts first; within a level the unexpected before the expected, then by check and provider."""
+    return (_LEVEL_ORDER[c.level], c.expected, c.check, c.provider, c.model or "")
+
+
+def _change(o: CheckResult | None, n: CheckResult | None) -> Change | None:
+    """How one provider x model x check changed (`o` or `n` None: absent from that run), or None."""
+    kind = classify(o.status if o else None, n.status if n else None)
+    ref = n or o
+    if kind is None or ref is None:
+        return None
+    return Change(
+        ref.provider, ref.model, ref.check, ref.area, ref.level, kind,  # which result, and how it changed
+        old=o.status if o else None,
+        new=n.status if n else None,
+        expected=bool(n and n.as_expected),
+        message=bounded(n.message, 300) if n else "",
+    )
+
+
+def _level_changes(old: RunResults, new: RunResults) -> tuple[tuple[str, str, str], ...]:
+    """(check, old level, new level) for the checks both catalogs have at different levels."""
+    both = [c for c in new.catalog if c in old.catalog]
+    pairs = ((c, old.catalog[c].level.value, new.catalog[c].level.value) for c in both)
+    return tuple((c, o, n) for c, o, n in pairs if o != n)
+
+
+def _score_changes(old: RunResults, new: RunResults) -> dict[str, dict[str, tuple[float | None, float | None]]]:
+    """Per provider in both runs: level -> (old share passed, new share passed)."""
+    old_scores = {p: level_scores(rs) for p, rs in by_provider(old).items()}
+    new_scores = {p: level_scores(rs) for p, rs in by_provider(new).items()}
+    return {
+        p: {lvl: (old_scores[p][lvl].share, scores[lvl].share) for lvl in ("must", "should", "may")}
+        for p, scores in new_scores.items()
+        if p in old_scores
+    }
 
 
 def _catalog_mismatch(old: RunResults, new: RunResults) -> str | None:
@@ -258,8 +267,7 @@ def _catalog_mismatch(old: RunResults, new: RunResults) -> str | None:
     differing = sorted(
         c
         for c in set(old.catalog) & set(new.catalog)
-        if (old.catalog[c].get("level"), old.catalog[c].get("kind"))
-        != (new.catalog[c].get("level"), new.catalog[c].get("kind"))
+        if (old.catalog[c].level, old.catalog[c].kind) != (new.catalog[c].level, new.catalog[c].kind)
     )
     if set(old.catalog) != set(new.catalog) or differing:
         return (

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from conformance.report.scores import by_provider, level_scores, median_latency_ms, provider_entry, provider_skipped
+from conformance.report.scores import by_provider, level_scores, median_latency_ms, provider_skipped
 from conformance.results import CheckResult, Level, RunResults, Status
 
 ADOPT, REJECT, NOT_EVALUATED = "adopt", "reject", "not evaluated"
@@ -213,7 +213,7 @@ def resolve_policy(name: str, policies: dict[str, Any] | None = None) -> dict[st
 
 def select_checks(policy: dict[str, Any], run: RunResults) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(check ids the policy selects, notes about ids it names that this run does not know)."""
-    catalog = {cid: (str(spec.get("area")), str(spec.get("level"))) for cid, spec in run.catalog.items()}
+    catalog = {cid: (entry.area, entry.level.value) for cid, entry in run.catalog.items()}
     for r in run.results:
         catalog.setdefault(r.check, (r.area, r.level.value))
     areas, levels, explicit = policy.get("areas"), policy.get("levels"), list(policy.get("checks") or ())
@@ -240,7 +240,7 @@ def evaluate_policy(run: RunResults, policy_name: str, policies: dict[str, Any] 
     grouped = by_provider(run)
     verdicts = []
     for name, results in grouped.items():
-        skipped = provider_skipped(provider_entry(run, name), results)
+        skipped = provider_skipped(run.provider(name), results)
         must = level_scores(results)["must"].share
         latency = median_latency_ms(results)
         if skipped:
@@ -273,7 +273,7 @@ def _judge(
     for cid in checks:
         found = by_check.get(cid)
         if not found:
-            level = str(run.catalog.get(cid, {}).get("level", "?"))
+            level = run.catalog[cid].level.value if cid in run.catalog else "?"
             failing.append(GateItem(cid, None, level, "missing", "no result for this check in the run"))
             continue
         for r in found:
@@ -318,12 +318,12 @@ def fallback_chain(gate: GateResult, run: RunResults) -> str:
     )
     chain = []
     for v in adopted:
-        entry = provider_entry(run, v.provider)
+        entry = run.provider(v.provider)
         chain.append(
             {
                 "provider": v.provider,
-                "base_url": entry.get("base_url"),
-                "models": entry.get("models") or {},
+                "base_url": entry.base_url if entry else None,
+                "models": {cap: list(names) for cap, names in entry.models.items()} if entry else {},
                 "must_pass_share": None if v.must_share is None else round(v.must_share, 4),
                 "median_latency_ms": v.median_latency_ms,
             }

@@ -20,30 +20,17 @@ script goes through `script_json`).
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.report.claims import CLAIMED_BROKEN, Claim, claim_targets, evaluate_claims
-from conformance.report.diff import REGRESSION, Change, diff_runs
+from conformance.report.diff import REGRESSION, Change, Key, RunDiff, diff_runs
 from conformance.report.history import HistoryEntry, entry_from_run, flip_counts
-from conformance.report.scores import (
-    Score,
-    bounded,
-    by_provider,
-    cost_usd,
-    level_scores,
-    median_latency_ms,
-    median_metric,
-    provider_entry,
-    provider_skipped,
-    total_tokens,
-    worst,
-)
-from conformance.redact import MIN_SEARCH_LENGTH
-from conformance.results import CheckResult, RunResults, Status, Tokens
+from conformance.report.overview import ProviderView, Trend, baseline_meta, provider_view, run_header  # noqa: F401
+from conformance.report.payload import TEXT, cell_evidence, script_json  # noqa: F401 - re-exported for renderers
+from conformance.report.scores import bounded, by_provider, worst
+from conformance.results import CatalogEntry, CheckResult, RunResults, Status
 
 # Symbol + words for every state: colour is never the only signal (colour-blind safe).
 STATES: dict[str, tuple[str, str]] = {
@@ -60,13 +47,6 @@ BROKEN = ("fail", "flaky", "unsupported")  # what a claimed feature must not be
 CAPABILITIES = ("chat", "tools", "embeddings")
 UNSTABLE_FLIPS = 3  # status changes over the history window that mark a cell unstable (more than one blip)
 
-# Evidence budgets (characters). A passing cell needs less evidence than a failing one.
-_BUDGET = {
-    "fail": {"exchanges": 4, "request": 4000, "response": 8192, "items": 20},
-    "pass": {"exchanges": 1, "request": 1200, "response": 1200, "items": 10},
-}
-_TEXT = 600  # a message, note, finding or schema-error field
-
 
 @dataclass(frozen=True)
 class Column:
@@ -78,84 +58,6 @@ class Column:
     @property
     def label(self) -> str:
         return " · ".join(self.models) if self.models else "provider checks"
-
-
-@dataclass(frozen=True)
-class Trend:
-    """Pass shares over recent runs (oldest first), with SVG polyline points precomputed.
-
-    The y axis runs from `floor` (just under the lowest share, in steps of 10 %) to 100 %, so a
-    drop from 98 % to 90 % is visible rather than a flat line near the top.
-    """
-
-    started: tuple[str, ...]
-    must: tuple[float | None, ...]
-    overall: tuple[float | None, ...]
-    width: int = 120
-    height: int = 28
-
-    @property
-    def floor(self) -> float:
-        values = [v for v in (*self.must, *self.overall) if v is not None]
-        return max(0.0, math.floor((min(values) - 0.05) * 10) / 10) if values else 0.0
-
-    def points(self, series: Sequence[float | None]) -> str:
-        n, lo = len(series), self.floor
-        step = (self.width - 4) / (n - 1) if n > 1 else 0
-        scale = (self.height - 4) / (1 - lo) if lo < 1 else 0
-        return " ".join(
-            f"{2 + i * step:.1f},{self.height - 2 - (v - lo) * scale:.1f}"
-            for i, v in enumerate(series)
-            if v is not None
-        )
-
-    @property
-    def must_points(self) -> str:
-        return self.points(self.must)
-
-    @property
-    def overall_points(self) -> str:
-        return self.points(self.overall)
-
-    @property
-    def summary(self) -> str:
-        def pct(v: float | None) -> str:
-            return "n/a" if v is None else f"{v * 100:.0f}%"
-
-        runs = "; ".join(f"{s}: must {pct(m)}, all {pct(o)}" for s, m, o in zip(self.started, self.must, self.overall))
-        return f"pass rate (axis {pct(self.floor)} to 100%) — {runs}"
-
-
-@dataclass(frozen=True)
-class ProviderView:
-    name: str
-    base_url: str
-    tags: tuple[str, ...]
-    columns: tuple[int, ...]
-    skipped: str | None
-    scores: dict[str, Score]
-    counts: dict[str, int]
-    claimed_broken: int
-    tokens: Tokens
-    cost: float | None
-    median_latency_ms: float | None
-    median_ttft_ms: float | None
-    trend: Trend | None
-    regressions: int = 0
-    fixes: int = 0
-    unsearched_secrets: int = 0  # secrets too short to search for in this provider's responses
-
-    @property
-    def redaction_note(self) -> str | None:
-        if not self.unsearched_secrets:
-            return None
-        n = self.unsearched_secrets
-        return (f"{n} secret{'s' if n > 1 else ''} shorter than {MIN_SEARCH_LENGTH} characters "
-                f"{'are' if n > 1 else 'is'} not searched for in this provider's responses: an echo would show it")
-
-    @property
-    def evaluated(self) -> bool:
-        return self.skipped is None
 
 
 @dataclass(frozen=True)
@@ -261,7 +163,7 @@ class Matrix:
     totals: dict[str, int]
     history_runs: int = 0
     baseline: dict[str, Any] | None = None
-    cell_index: dict[tuple[str, str | None, str], int] = field(default_factory=dict)  # result key -> evidence index
+    cell_index: dict[Key, int] = field(default_factory=dict)  # result key -> evidence index
 
     @property
     def rows(self) -> list[Row]:
@@ -281,20 +183,99 @@ def build_matrix(
     baseline: RunResults | None = None,
 ) -> Matrix:
     """The whole view model for one run (plus optional history and baseline)."""
-    grouped = by_provider(run)
-    ran = {r.check for r in run.results}
-    # Rows in catalog order; a catalog check no provider has a result for is counted, not drawn.
-    check_ids = [c for c in dict.fromkeys(list(run.catalog) + [r.check for r in run.results]) if c in ran]
     run_diff = diff_runs(baseline, run) if baseline is not None else None
     changes = run_diff.by_key() if run_diff else {}
     past = [e for e in history if e.started_at != run.run.started_at]
-    flips = flip_counts([*past, entry_from_run(run)]) if past else {}
     claims = evaluate_claims(run)
-    claimed_keys = _claimed_keys(run, claims)
+    marks = _Marks(
+        changes=changes,
+        flips=flip_counts([*past, entry_from_run(run)]) if past else {},
+        claimed=_claimed_keys(run, claims),
+        window=len(past) + 1,
+    )
+    layout = _layout(run)
+    sink = _EvidenceSink()
+    areas = _areas(run, layout, marks, sink)
+    providers = tuple(
+        provider_view(run, name, results, tuple(c.index for c in layout.columns if c.provider == name), claims, past,
+                      changes)
+        for name, results in by_provider(run).items()
+    )
+    return Matrix(
+        header=run_header(run, providers),
+        columns=layout.columns,
+        providers=providers,
+        areas=areas,
+        claims=tuple(claims),
+        changes=_ordered_changes(run_diff),
+        catalog_warning=run_diff.catalog_mismatch if run_diff else None,
+        evidence=tuple(sink.evidence),
+        totals=_totals(run, claims, changes),
+        history_runs=len(past),
+        baseline=baseline_meta(baseline),
+        cell_index=sink.index,
+    )
 
+
+@dataclass(frozen=True)
+class _Marks:
+    """What marks a cell besides its verdict: a change against the baseline, flips over the history
+    window, a true claim covering it."""
+
+    changes: dict[Key, Change]
+    flips: dict[Key, int]
+    claimed: set[Key]
+    window: int  # runs the flips were counted over (the history and this run)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The columns, and which results sit in each (column, check) slot."""
+
+    columns: tuple[Column, ...]
+    slots: dict[tuple[int, str], list[CheckResult]]
+
+
+class _EvidenceSink:
+    """Collects the evidence payload of each drawn cell, and the index a result key has in it."""
+
+    def __init__(self) -> None:
+        self.evidence: list[dict[str, Any]] = []
+        self.index: dict[Key, int] = {}
+
+    def add(self, result: CheckResult, marks: _Marks, others: list[CheckResult]) -> int:
+        index = self.index[result.key] = len(self.evidence)
+        key = result.key
+        self.evidence.append(cell_evidence(
+            result, others, change=marks.changes.get(key), flips=marks.flips.get(key, 0), window=marks.window,
+            claimed=key in marks.claimed,
+        ))
+        return index
+
+
+def _ordered_changes(run_diff: RunDiff | None) -> tuple[Change, ...]:
+    """Regressions first, then fixes, other changes, results added, results removed."""
+    if run_diff is None:
+        return ()
+    return (*run_diff.regressions, *run_diff.fixes, *run_diff.changes, *run_diff.added, *run_diff.removed)
+
+
+def _totals(run: RunResults, claims: list[Claim], changes: dict[Key, Change]) -> dict[str, int]:
+    totals = {s.value: sum(1 for r in run.results if r.status is s) for s in Status}
+    totals["expected"] = sum(1 for r in run.results if r.as_expected and r.status is not Status.PASS)
+    totals["claimed_broken"] = sum(1 for c in claims if c.state == CLAIMED_BROKEN)
+    totals["regressions"] = sum(1 for c in changes.values() if c.kind == REGRESSION)
+    return totals
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+
+def _layout(run: RunResults) -> _Layout:
+    """One column per provider lane; each result goes to its provider's lane for its model."""
     columns: list[Column] = []
-    lane_of: dict[tuple[str, str | None, str], int] = {}
-    for provider, results in grouped.items():
+    lane_of: dict[Key, int] = {}
+    for provider, results in by_provider(run).items():
         by_cap = _models_by_capability(run, provider, results)
         for lane, models in enumerate(_lanes(by_cap)):
             columns.append(Column(len(columns), provider, lane, tuple(models)))
@@ -302,92 +283,24 @@ def build_matrix(
             names = by_cap.get(_capability(run, r), [])
             lane_of[r.key] = names.index(r.model) if r.model is not None and r.model in names else 0
     col_index = {(c.provider, c.lane): c.index for c in columns}
-
     slots: dict[tuple[int, str], list[CheckResult]] = {}
     for r in run.results:
         slots.setdefault((col_index[(r.provider, lane_of[r.key])], r.check), []).append(r)
-
-    evidence: list[dict[str, Any]] = []
-    cell_index: dict[tuple[str, str | None, str], int] = {}
-    rows_by_area: dict[str, list[Row]] = {}
-    for order, check in enumerate(check_ids):
-        spec = run.catalog.get(check, {})
-        area = str(spec.get("area") or check.split(".", 1)[0])
-        cells = []
-        for col in columns:
-            candidates = slots.get((col.index, check), [])
-            result = worst(candidates)
-            if result is None:
-                cells.append(_absent_cell(col, check, spec))
-                continue
-            change = changes.get(result.key)
-            cell_flips = flips.get(result.key, 0)
-            claimed = result.key in claimed_keys
-            cell_index[result.key] = len(evidence)
-            cells.append(_cell(col, result, change, cell_flips, claimed, len(evidence)))
-            others = [c for c in candidates if c is not result]
-            evidence.append(_evidence(result, change, cell_flips, len(past) + 1, claimed, others))
-        rows_by_area.setdefault(area, []).append(
-            Row(
-                check=check,
-                area=area,
-                level=str(spec.get("level") or _first_level(grouped, check)),
-                kind=str(spec.get("kind") or ""),
-                title=str(spec.get("title") or check),
-                spec=str(spec.get("spec") or ""),
-                rationale=str(spec.get("rationale") or ""),
-                cells=tuple(cells),
-                order=order,
-            )
-        )
-    areas = tuple(Area(name, tuple(rows), _area_summary(rows, columns)) for name, rows in rows_by_area.items())
-
-    providers = tuple(
-        _provider_view(run, name, results, columns, claims, past, changes) for name, results in grouped.items()
-    )
-    ordered_changes = (
-        (*run_diff.regressions, *run_diff.fixes, *run_diff.changes, *run_diff.added, *run_diff.removed)
-        if run_diff
-        else ()
-    )
-    totals = {s.value: sum(1 for r in run.results if r.status is s) for s in Status}
-    totals["expected"] = sum(1 for r in run.results if r.as_expected and r.status is not Status.PASS)
-    totals["claimed_broken"] = sum(1 for c in claims if c.state == CLAIMED_BROKEN)
-    totals["regressions"] = sum(1 for c in changes.values() if c.kind == REGRESSION)
-    return Matrix(
-        header=_header(run, providers),
-        columns=tuple(columns),
-        providers=providers,
-        areas=areas,
-        claims=tuple(claims),
-        changes=ordered_changes,
-        catalog_warning=run_diff.catalog_mismatch if run_diff else None,
-        evidence=tuple(evidence),
-        totals=totals,
-        history_runs=len(past),
-        baseline=_baseline_meta(baseline),
-        cell_index=cell_index,
-    )
-
-
-# --- layout ------------------------------------------------------------------------------------
+    return _Layout(tuple(columns), slots)
 
 
 def _capability(run: RunResults, r: CheckResult) -> str:
-    needs = run.catalog.get(r.check, {}).get("needs")
-    if needs:
-        return str(needs)
+    entry = run.catalog.get(r.check)
+    if entry is not None and entry.needs:
+        return entry.needs
     if r.model is None:
         return "provider"
     return r.area if r.area in CAPABILITIES else "chat"
 
 
 def _models_by_capability(run: RunResults, provider: str, results: list[CheckResult]) -> dict[str, list[str]]:
-    configured = provider_entry(run, provider).get("models") or {}
-    out: dict[str, list[str]] = {}
-    for cap, names in configured.items():
-        names = names if isinstance(names, list) else [names]
-        out[str(cap)] = [str(n) for n in names]
+    entry = run.provider(provider)
+    out = {cap: list(names) for cap, names in entry.models.items()} if entry is not None else {}
     for r in results:
         cap = _capability(run, r)
         if r.model is not None and cap != "provider" and r.model not in out.setdefault(cap, []):
@@ -407,28 +320,68 @@ def _lanes(by_cap: dict[str, list[str]]) -> list[list[str]]:
     return lanes
 
 
-def _first_level(grouped: dict[str, list[CheckResult]], check: str) -> str:
-    for results in grouped.values():
-        for r in results:
-            if r.check == check:
-                return r.level.value
-    return "may"
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def _areas(run: RunResults, layout: _Layout, marks: _Marks, sink: _EvidenceSink) -> tuple[Area, ...]:
+    """Rows grouped by area, in catalog order; a check no provider has a result for is not drawn."""
+    ran = {r.check for r in run.results}
+    checks = [c for c in dict.fromkeys([*run.catalog, *(r.check for r in run.results)]) if c in ran]
+    rows_by_area: dict[str, list[Row]] = {}
+    for order, check in enumerate(checks):
+        row = _row(run, check, order, layout, marks, sink)
+        rows_by_area.setdefault(row.area, []).append(row)
+    return tuple(Area(name, tuple(rows), _area_summary(rows, layout.columns)) for name, rows in rows_by_area.items())
+
+
+def _row(run: RunResults, check: str, order: int, layout: _Layout, marks: _Marks, sink: _EvidenceSink) -> Row:
+    entry = run.catalog.get(check)
+    cells = tuple(_slot_cell(col, check, entry, layout.slots.get((col.index, check), []), marks, sink)
+                  for col in layout.columns)
+    return Row(
+        check=check,
+        area=entry.area if entry is not None and entry.area else check.split(".", 1)[0],
+        level=entry.level.value if entry is not None else _first_level(run, check),
+        kind=entry.kind.value if entry is not None else "",
+        title=entry.title if entry is not None and entry.title else check,
+        spec=entry.spec if entry is not None else "",
+        rationale=entry.rationale if entry is not None else "",
+        cells=cells,
+        order=order,
+    )
+
+
+def _first_level(run: RunResults, check: str) -> str:
+    """The level a check's results say it has, for a check the catalog snapshot does not list."""
+    return next((r.level.value for r in run.results if r.check == check), "may")
 
 
 # --- cells ------------------------------------------------------------------------------------
 
 
-def _absent_cell(col: Column, check: str, spec: dict[str, Any]) -> Cell:
+def _slot_cell(
+    col: Column, check: str, entry: CatalogEntry | None, results: list[CheckResult], marks: _Marks, sink: _EvidenceSink
+) -> Cell:
+    """The cell of one (column, check) slot: its worst result, the others listed in its evidence."""
+    result = worst(results)
+    if result is None:
+        return _absent_cell(col, check, entry)
+    evidence = sink.add(result, marks, [r for r in results if r is not result])
+    return _cell(col, result, marks, evidence)
+
+
+def _absent_cell(col: Column, check: str, entry: CatalogEntry | None) -> Cell:
     symbol, text = STATES["absent"]
-    if col.lane > 0 and spec.get("needs") == "provider":
+    if col.lane > 0 and entry is not None and entry.needs == "provider":
         tip = "provider-level check: shown in the provider's first column"
     else:
         tip = "no result for this model (not configured for this capability)"
     return Cell(column=col.index, check=check, state="absent", symbol=symbol, text=text, tip=tip)
 
 
-def _cell(col: Column, r: CheckResult, change: Change | None, flips: int, claimed: bool, evidence: int) -> Cell:
+def _cell(col: Column, r: CheckResult, marks: _Marks, evidence: int) -> Cell:
     symbol, text = STATES.get(r.status.value, ("?", r.status.value))
+    change = marks.changes.get(r.key)
     exp = r.expected
     expected = r.as_expected and r.status is not Status.PASS
     if expected:
@@ -443,22 +396,22 @@ def _cell(col: Column, r: CheckResult, change: Change | None, flips: int, claime
         symbol=symbol,
         text=text,
         expected=expected,
-        expectation={"status": exp.status.value, "reason": bounded(exp.reason, _TEXT), "link": bounded(exp.link, 500)}
+        expectation={"status": exp.status.value, "reason": bounded(exp.reason, TEXT), "link": bounded(exp.link, 500)}
         if exp
         else None,
         change=change.kind if change and change.kind != "removed" else None,
         baseline=change.old.value if change and change.old else None,
-        flips=flips,
-        claimed=claimed,
+        flips=marks.flips.get(r.key, 0),
+        claimed=r.key in marks.claimed,
         model=r.model,
         tip=tip,
         evidence=evidence,
     )
 
 
-def _claimed_keys(run: RunResults, claims: list[Claim]) -> set[tuple[str, str | None, str]]:
+def _claimed_keys(run: RunResults, claims: list[Claim]) -> set[Key]:
     """Result keys covered by a true claim (the cell gets a "claimed" marker)."""
-    out: set[tuple[str, str | None, str]] = set()
+    out: set[Key] = set()
     known = {r.check for r in run.results}
     for c in claims:
         if c.claimed:
@@ -468,7 +421,7 @@ def _claimed_keys(run: RunResults, claims: list[Claim]) -> set[tuple[str, str | 
     return out
 
 
-def _area_summary(rows: list[Row], columns: list[Column]) -> tuple[AreaCell, ...]:
+def _area_summary(rows: list[Row], columns: tuple[Column, ...]) -> tuple[AreaCell, ...]:
     out = []
     for col in columns:
         cells = [(row, row.cells[col.index]) for row in rows]
@@ -483,257 +436,3 @@ def _area_summary(rows: list[Row], columns: list[Column]) -> tuple[AreaCell, ...
             )
         )
     return tuple(out)
-
-
-# --- providers and header -----------------------------------------------------------------------
-
-
-def _provider_view(
-    run: RunResults,
-    name: str,
-    results: list[CheckResult],
-    columns: list[Column],
-    claims: list[Claim],
-    past: list[HistoryEntry],
-    changes: dict[tuple[str, str | None, str], Change],
-) -> ProviderView:
-    entry = provider_entry(run, name)
-    tokens = total_tokens(results)
-    scores = level_scores(results)
-    trend = None
-    if past:
-        series = [e.summary.get(name, {}) for e in past] + [scores]
-        trend = Trend(
-            started=tuple(e.started_at for e in past) + (run.run.started_at,),
-            must=tuple(s["must"].share if "must" in s else None for s in series),
-            overall=tuple(s["all"].share if "all" in s else None for s in series),
-        )
-    mine = [c for c in changes.values() if c.provider == name]
-    return ProviderView(
-        name=name,
-        base_url=bounded(entry.get("base_url") or "", 200),
-        tags=tuple(str(t) for t in entry.get("tags") or ()),
-        columns=tuple(c.index for c in columns if c.provider == name),
-        skipped=provider_skipped(entry, results),
-        scores=scores,
-        counts={s.value: sum(1 for r in results if r.status is s) for s in Status},
-        claimed_broken=sum(1 for c in claims if c.provider == name and c.state == CLAIMED_BROKEN),
-        tokens=tokens,
-        cost=cost_usd(tokens, entry.get("prices")),
-        median_latency_ms=median_latency_ms(results),
-        median_ttft_ms=median_metric(results, "ttft_ms"),
-        trend=trend,
-        regressions=sum(1 for c in mine if c.kind == REGRESSION),
-        fixes=sum(1 for c in mine if c.kind == "fix"),
-        unsearched_secrets=_int((entry.get("redaction") or {}).get("unsearched")),
-    )
-
-
-def _int(value: Any) -> int:
-    return value if type(value) is int and value > 0 else 0
-
-
-def _header(run: RunResults, providers: tuple[ProviderView, ...]) -> dict[str, Any]:
-    m = run.run
-    tokens = Tokens()
-    for p in providers:
-        tokens = tokens + p.tokens
-    priced = [p for p in providers if p.cost is not None]
-    return {
-        "started_at": m.started_at,
-        "finished_at": m.finished_at,
-        "duration": _duration(m.duration_s),
-        "suite_version": m.suite_version,
-        "catalog_version": m.catalog_version,
-        "git_commit": (m.git_commit or "")[:12],
-        "providers": len(providers),
-        "providers_evaluated": sum(1 for p in providers if p.evaluated),
-        "checks": len({r.check for r in run.results}),
-        "checks_not_run": len(set(run.catalog) - {r.check for r in run.results}),
-        "results": len(run.results),
-        "tokens": tokens.total,
-        "tokens_estimated": tokens.estimated,
-        "cost": sum(p.cost or 0.0 for p in priced) if priced else None,
-        "cost_note": f"{len(priced)} of {len(providers)} providers have prices" if priced else "",
-        "incomplete": m.incomplete,
-        "incomplete_reason": m.incomplete_reason or "",
-        "workers": m.workers,
-        "python": m.python,
-        "openai": m.openai,
-        "platform": m.platform,
-        "providers_file": m.providers_file or "",
-    }
-
-
-def _baseline_meta(baseline: RunResults | None) -> dict[str, Any] | None:
-    if baseline is None:
-        return None
-    m = baseline.run
-    return {"started_at": m.started_at, "suite_version": m.suite_version, "git_commit": (m.git_commit or "")[:12]}
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
-
-
-# --- evidence ---------------------------------------------------------------------------------
-
-
-def _evidence(
-    r: CheckResult,
-    change: Change | None,
-    flips: int,
-    window: int,
-    claimed: bool,
-    others: list[CheckResult],
-) -> dict[str, Any]:
-    """The bounded, JSON-ready record a cell opens. Every string is untrusted provider output.
-    What the check is (title, spec, rationale) is not repeated here: the page has it once per row."""
-    budget = _BUDGET["pass" if r.status is Status.PASS else "fail"]
-    ev = r.evidence
-    return {
-        "provider": r.provider,
-        "model": r.model,
-        "check": r.check,
-        "level": r.level.value,
-        "kind": r.kind.value,
-        "status": r.status.value,
-        "message": bounded(r.message, 2000),
-        "expected": {
-            "status": r.expected.status.value,
-            "reason": bounded(r.expected.reason, _TEXT),
-            "link": bounded(r.expected.link, 500),
-            "matches": r.as_expected,
-        }
-        if r.expected
-        else None,
-        "duration_ms": _number(r.duration_ms),
-        "metrics": _numbers(r.metrics),
-        "tokens": {
-            "prompt": r.tokens.prompt,
-            "completion": r.tokens.completion,
-            "total": r.tokens.total,
-            "estimated": r.tokens.estimated,
-        },
-        "requests": r.requests,
-        "retries": r.retries,
-        "exchanges": [_exchange(x, budget) for x in ev.exchanges[: budget["exchanges"]]],
-        "exchanges_omitted": max(0, len(ev.exchanges) - budget["exchanges"]),
-        "schema_errors": [
-            _flat(e, ("schema", "pointer", "rule", "message", "value", "severity"))
-            for e in ev.schema_errors[: budget["items"]]
-        ],
-        "findings": [_flat(f, None) for f in ev.findings[: budget["items"]]],
-        "notes": [bounded(n, _TEXT) for n in ev.notes[: budget["items"]]],
-        "change": {"kind": change.kind, "old": change.old.value if change.old else None} if change else None,
-        "flips": flips,
-        "window": window,
-        "claimed": claimed,
-        "repeats": _repeats(r.repeats),
-        "others": [
-            {"model": o.model, "status": o.status.value, "message": bounded(o.message, 200)} for o in others[:5]
-        ],
-    }
-
-
-def _repeats(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    """--repeat N outcome: runs, passes, pass rate and its Wilson interval, each run's status."""
-    if not isinstance(info, dict):
-        return None
-    out: dict[str, Any] = {
-        k: info[k]
-        for k in ("runs", "passes", "pass_rate", "wilson_low", "wilson_high")
-        if _number(info.get(k)) is not None
-    }
-    statuses = info.get("statuses")
-    if isinstance(statuses, list):
-        out["statuses"] = [bounded(s, 20) for s in statuses[:100]]
-    return out
-
-
-def _exchange(x: Any, budget: dict[str, int]) -> dict[str, Any]:
-    if not isinstance(x, dict):
-        return {"error": bounded(x, _TEXT)}
-    req, timing = _mapping(x.get("request")), _mapping(x.get("timing"))
-    resp = x["response"] if isinstance(x.get("response"), dict) else None
-    body = req.get("body")
-    # compact here; the page pretty-prints JSON it can parse
-    body_text = (
-        body
-        if isinstance(body, str)
-        else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        if body is not None
-        else ""
-    )
-    out: dict[str, Any] = {
-        "request": {
-            "method": bounded(req.get("method") or "", 20),
-            "url": bounded(req.get("url") or "", 500),
-            "headers": _headers(req.get("headers")),
-            "body": bounded(body_text, budget["request"]),
-        },
-        "response": None,
-        "error": bounded(x["error"], _TEXT) if x.get("error") else None,
-        "timing": _numbers(timing),
-        "curl": bounded(x.get("curl") or "", budget["request"] + 500),
-    }
-    if resp is not None:
-        excerpt = resp.get("body_excerpt") or ""
-        out["response"] = {
-            "status": resp.get("status"),
-            "headers": _headers(resp.get("headers")),
-            "body": bounded(excerpt, budget["response"]),
-            "body_bytes": resp.get("body_bytes"),
-            "truncated": bool(resp.get("truncated")) or len(str(excerpt)) > budget["response"],
-        }
-    return out
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return value if ok else None
-
-
-def _numbers(values: dict[str, Any]) -> dict[str, float]:
-    """Finite numbers only: JSON (and so JSON.parse) has no NaN or Infinity."""
-    return {str(k): v for k, v in values.items() if _number(v) is not None}
-
-
-def _headers(headers: Any) -> list[list[str]]:
-    if not isinstance(headers, dict):
-        return []
-    return [[bounded(k, 100), bounded(v, 300)] for k, v in list(headers.items())[:40]]
-
-
-def _flat(item: Any, keys: tuple[str, ...] | None) -> dict[str, str]:
-    if not isinstance(item, dict):
-        return {"message": bounded(item, _TEXT)}
-    chosen = keys or tuple(item)[:8]
-    return {k: bounded("" if item.get(k) is None else item.get(k), _TEXT) for k in chosen if k in item}
-
-
-def script_json(value: Any) -> str:
-    """JSON safe to place inside <script type="application/json">: no `<`, `>`, `&`, U+2028/9 raw.
-
-    Those characters only occur inside JSON strings, where `\\u003c` etc. are equivalent escapes,
-    so `JSON.parse` returns the original text while the HTML parser never sees `</script>` or `<!--`.
-    """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )

@@ -22,7 +22,8 @@ import math
 from typing import Any
 
 from conformance.report.scores import timestamp
-from conformance.results import CheckResult, RunMetadata, RunResults, Status
+from conformance.report.diff import Key
+from conformance.results import CatalogSnapshot, CheckResult, ProviderSnapshot, RunMetadata, RunResults, Status
 
 
 def merge_runs(runs: list[RunResults]) -> RunResults:
@@ -35,44 +36,44 @@ def merge_runs(runs: list[RunResults]) -> RunResults:
             f"cannot merge runs made with different catalog versions ({', '.join(sorted(map(repr, versions)))}); "
             "re-run the older shards with the same suite version"
         )
-    results: dict[tuple[str, str | None, str], CheckResult] = {}
-    origin: dict[tuple[str, str | None, str], int] = {}
+    return RunResults(
+        run=_merge_metadata([r.run for r in runs]),
+        providers=_merge_providers(runs),
+        catalog=CatalogSnapshot({cid: entry for run in runs for cid, entry in run.catalog.items()}),
+        results=_merge_results(runs),
+    )
+
+
+def _merge_results(runs: list[RunResults]) -> tuple[CheckResult, ...]:
+    """Keyed results, the later shard winning (with a note) unless it only skipped the check."""
+    results: dict[Key, CheckResult] = {}
+    origin: dict[Key, int] = {}
     for index, run in enumerate(runs):
         for r in run.results:
             old = results.get(r.key)
-            if old is None:
-                results[r.key] = r
-            elif r.status is Status.SKIPPED and old.status is not Status.SKIPPED:
+            if old is not None and r.status is Status.SKIPPED and old.status is not Status.SKIPPED:
                 continue
-            else:
+            if old is not None:
                 note = (
                     f"merge: this result (shard {index + 1}, run {run.run.started_at}) replaced a "
                     f"{old.status.value} result from shard {origin[r.key] + 1}"
                 )
-                results[r.key] = dataclasses.replace(
-                    r, evidence=dataclasses.replace(r.evidence, notes=(*r.evidence.notes, note))
-                )
+                r = dataclasses.replace(r, evidence=dataclasses.replace(r.evidence, notes=(*r.evidence.notes, note)))
+            results[r.key] = r
             origin[r.key] = index
+    return tuple(results.values())
 
-    providers: dict[str, dict[str, Any]] = {}
+
+def _merge_providers(runs: list[RunResults]) -> tuple[ProviderSnapshot, ...]:
+    """The later entry of a provider wins, except that a skipped one never replaces an active one."""
+    providers: dict[str, ProviderSnapshot] = {}
     for run in runs:
         for entry in run.providers:
-            name = str(entry.get("name"))
-            earlier = providers.get(name)
-            if earlier is not None and entry.get("status") == "skipped" and earlier.get("status") != "skipped":
+            earlier = providers.get(entry.name)
+            if earlier is not None and entry.skipped and not earlier.skipped:
                 continue
-            providers[name] = entry
-
-    catalog: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        catalog.update(run.catalog)
-
-    return RunResults(
-        run=_merge_metadata([r.run for r in runs]),
-        providers=tuple(providers.values()),
-        catalog=catalog,
-        results=tuple(results.values()),
-    )
+            providers[entry.name] = entry
+    return tuple(providers.values())
 
 
 def _merge_metadata(metas: list[RunMetadata]) -> RunMetadata:

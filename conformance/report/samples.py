@@ -8,22 +8,31 @@ deterministic, realistic-looking runs). What does not: anything the live suite u
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conformance.catalog import load_catalog
+from conformance.catalog import CheckSpec, load_catalog
 from conformance.results import (
+    CatalogSnapshot,
     CheckResult,
     Evidence,
+    ExchangeRecord,
     Expectation,
     Kind,
     Level,
+    ProviderSnapshot,
+    RequestRecord,
+    ResponseRecord,
     RunMetadata,
     RunResults,
+    SchemaError,
     Status,
+    Timing,
     Tokens,
 )
 
@@ -36,18 +45,15 @@ _MESSAGES = {
     Status.SKIPPED: "no key in ${key}",
     Status.FLAKY: "passed 2/3 runs",
 }
-_SCHEMA_ERROR = {
-    "schema": "chat_completion",
-    "pointer": "/choices/0/finish_reason",
-    "rule": "enum",
-    "message": 'received "eos" / expected one of "stop", "length"',
-    "value": '"eos"',
-    "severity": "must",
-}
+_SCHEMA_ERROR = SchemaError(
+    "chat_completion", "/choices/0/finish_reason", "enum", 'received "eos" / expected one of "stop", "length"',
+    '"eos"', "must",
+)
 
 
-def catalog_snapshot() -> dict[str, dict[str, Any]]:
-    return load_catalog().snapshot()
+@functools.cache
+def catalog_snapshot() -> CatalogSnapshot:
+    return CatalogSnapshot.from_dict(load_catalog().snapshot())
 
 
 def make_result(
@@ -64,14 +70,14 @@ def make_result(
     tokens: Tokens | None = None,
 ) -> CheckResult:
     """One result; area/level/kind come from the catalog when the check is in it."""
-    spec = catalog_snapshot().get(check, {})
+    spec = catalog_snapshot().get(check)
     return CheckResult(
         provider=provider,
-        model=None if spec.get("needs") == "provider" else model,
+        model=None if spec is not None and spec.needs == "provider" else model,
         check=check,
-        area=spec.get("area", check.split(".", 1)[0]),
-        level=Level(level or spec.get("level", "must")),
-        kind=Kind(spec.get("kind", "wire")),
+        area=spec.area if spec is not None else check.split(".", 1)[0],
+        level=Level(level or (spec.level if spec is not None else Level.MUST)),
+        kind=spec.kind if spec is not None else Kind.WIRE,
         status=Status(status),
         message=message,
         duration_ms=12.5,
@@ -86,13 +92,14 @@ def make_result(
 def make_run(
     results: Iterable[CheckResult],
     *,
-    providers: Iterable[dict[str, Any]] | None = None,
+    providers: Iterable[ProviderSnapshot | Mapping[str, Any]] | None = None,
     started_at: str = "2025-01-06T02:00:00+00:00",
-    catalog: dict[str, dict[str, Any]] | None = None,
+    catalog: CatalogSnapshot | Mapping[str, Any] | None = None,
     catalog_version: str = "1",
     **meta: Any,
 ) -> RunResults:
-    """A run around `results`; provider entries are derived from the results unless given."""
+    """A run around `results`; provider entries are derived from the results unless given (as
+    snapshots or in their JSON form)."""
     rows = tuple(results)
     if providers is None:
         names = list(dict.fromkeys(r.provider for r in rows))
@@ -112,28 +119,22 @@ def make_run(
             workers=meta.pop("workers", 4),
             **meta,
         ),
-        providers=tuple(providers),
-        catalog=catalog if catalog is not None else catalog_snapshot(),
+        providers=tuple(providers),  # type: ignore[arg-type] - RunResults reads the JSON forms
+        catalog=catalog if catalog is not None else catalog_snapshot(),  # type: ignore[arg-type]
         results=rows,
     )
 
 
-def _provider_entry(name: str, results: list[CheckResult]) -> dict[str, Any]:
+def _provider_entry(name: str, results: list[CheckResult]) -> ProviderSnapshot:
     snapshot = catalog_snapshot()
     models: dict[str, list[str]] = {}
     for r in results:
-        needs = snapshot.get(r.check, {}).get("needs", "chat")
+        needs = snapshot[r.check].needs if r.check in snapshot else "chat"
         if r.model and needs != "provider" and r.model not in models.setdefault(needs, []):
             models[needs].append(r.model)
-    return {
-        "name": name,
-        "base_url": f"https://{name}.example/v1",
-        "models": models,
-        "tags": [],
-        "status": "active",
-        "skip_reason": None,
-        "claims": {},
-    }
+    return ProviderSnapshot(
+        name=name, base_url=f"https://{name}.example/v1", models={cap: tuple(names) for cap, names in models.items()}
+    )
 
 
 def exchange(
@@ -142,51 +143,53 @@ def exchange(
     status: int = 200,
     stream: bool = False,
     size: int = 600,
-) -> dict[str, Any]:
-    """A redacted exchange record shaped like transport.Exchange.evidence()."""
+) -> ExchangeRecord:
+    """A redacted exchange record like the ones transport.Exchange.evidence() makes."""
     request = {
         "model": "model-a",
         "messages": [{"role": "user", "content": "Reply with only the word OK."}],
         "max_tokens": 64,
         "stream": stream,
     }
+    body = _sample_body(answer, stream, size)
+    return ExchangeRecord(
+        request=RequestRecord(
+            method="POST",
+            url="https://api.example/v1/chat/completions",
+            headers={"Authorization": "Bearer $API_KEY", "Content-Type": "application/json"},
+            body=request,
+        ),
+        response=ResponseRecord(
+            status=status,
+            headers={"content-type": "text/event-stream" if stream else "application/json"},
+            body_excerpt=body[:8192],
+            body_bytes=len(body.encode("utf-8")),
+            truncated=len(body) > 8192,
+        ),
+        timing=Timing(total_ms=231.4, ttfb_ms=88.0),
+        curl='curl -sS -X POST https://api.example/v1/chat/completions -H "Authorization: Bearer $API_KEY" '
+        "-H 'Content-Type: application/json' --data-raw '" + json.dumps(request) + "'",
+    )
+
+
+def _sample_body(answer: str, stream: bool, size: int) -> str:
+    """A chat answer about `size` characters long: an SSE transcript, or one JSON body."""
     if stream:
         chunk = {
             "id": "chatcmpl-1",
             "object": "chat.completion.chunk",
             "choices": [{"index": 0, "delta": {"content": answer}}],
         }
-        body = f"data: {json.dumps(chunk)}\n\n" * max(1, size // 160) + "data: [DONE]\n\n"
-    else:
-        body = json.dumps(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
-                "padding": "x" * max(0, size - 300),
-            }
-        )
-    return {
-        "request": {
-            "method": "POST",
-            "url": "https://api.example/v1/chat/completions",
-            "headers": {"Authorization": "Bearer $API_KEY", "Content-Type": "application/json"},
-            "body": request,
-        },
-        "response": {
-            "status": status,
-            "headers": {"content-type": "text/event-stream" if stream else "application/json"},
-            "body_excerpt": body[:8192],
-            "body_bytes": len(body.encode("utf-8")),
-            "truncated": len(body) > 8192,
-        },
-        "error": None,
-        "timing": {"total_ms": 231.4, "ttfb_ms": 88.0},
-        "retries": 0,
-        "curl": 'curl -sS -X POST https://api.example/v1/chat/completions -H "Authorization: Bearer $API_KEY" '
-        "-H 'Content-Type: application/json' --data-raw '" + json.dumps(request) + "'",
-    }
+        return f"data: {json.dumps(chunk)}\n\n" * max(1, size // 160) + "data: [DONE]\n\n"
+    return json.dumps(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+            "padding": "x" * max(0, size - 300),
+        }
+    )
 
 
 def synthetic_run(
@@ -204,113 +207,136 @@ def synthetic_run(
     the verdicts flip between pass and fail, as they do from one nightly run to the next."""
     rng = random.Random(seed)
     drift = random.Random(seed * 7919 + night) if night is not None else None
-    specs = list(load_catalog().checks)[:n_checks]
-    while len(specs) < n_checks:  # more checks than the catalog has: invent more of the same shape
-        base = specs[len(specs) % len(load_catalog().checks)]
-        specs.append(dataclasses.replace(base, id=f"{base.area}.extra_{len(specs)}"))
-    catalog = {s.id: s.to_dict() for s in specs}
-    providers: list[dict[str, Any]] = []
+    specs = _synthetic_specs(n_checks)
+    providers = [_synthetic_provider(i, n_providers, specs) for i in range(n_providers)]
     results: list[CheckResult] = []
-    for i in range(n_providers):
-        name = f"provider-{i:02d}"
-        chat_models = [f"{name}-chat"] + ([f"{name}-chat-mini"] if i == 1 else [])
-        models = {"chat": chat_models, "tools": chat_models[:1], "embeddings": [f"{name}-embed"]}
-        skipped = n_providers >= 4 and i == n_providers - 1
-        expect = {}
-        if i % 3 == 0 and specs:
-            expect[specs[min(len(specs) - 1, 9)].id] = {
-                "status": "fail",
-                "reason": "stop ignored upstream",
-                "link": "https://example.org/issues/1",
-            }
-        providers.append(
-            {
-                "name": name,
-                "base_url": f"https://{name}.example/v1",
-                "models": models,
-                "tags": ["hosted"] if i % 2 else ["self-hosted"],
-                "status": "skipped" if skipped else "active",
-                "skip_reason": f"no key in ${name.upper().replace('-', '_')}_KEY" if skipped else None,
-                "claims": {
-                    chat_models[0]: {"tools": True, "streaming": True, "json_mode": i % 2 == 0, "logprobs": i % 4 == 1}
-                },
-                "expect": expect,
-                "prices": {"input_per_mtok": 0.5 + i * 0.1, "output_per_mtok": 1.5 + i * 0.2} if i % 2 == 0 else {},
-            }
-        )
+    for provider in providers:
         flaky_bias = rng.random() * 0.1
+        odds = _Odds(rng, drift, fail_rate, flaky_bias, evidence_size)
         for spec in specs:
-            model_names = [None] if spec.needs == "provider" else models.get(spec.needs, chat_models)
-            for model in model_names:
-                if skipped:
-                    status = Status.SKIPPED
-                else:
-                    roll = rng.random()
-                    status = Status.PASS
-                    if roll < fail_rate + flaky_bias:
-                        status = Status.FAIL
-                    elif roll < fail_rate + flaky_bias + 0.03:
-                        status = Status.ERROR
-                    elif spec.level is Level.MAY and roll < fail_rate + 0.25:
-                        status = Status.UNSUPPORTED
-                if drift is not None and status in (Status.PASS, Status.FAIL) and drift.random() < 0.02:
-                    status = Status.FAIL if status is Status.PASS else Status.PASS
-                exp = expect.get(spec.id)
-                expectation = Expectation(Status(exp["status"]), exp["reason"], exp["link"]) if exp else None
-                if expectation and not skipped:
-                    status = Status.FAIL
-                bad = status in (Status.FAIL, Status.ERROR, Status.UNSUPPORTED)
-                message = _MESSAGES[status].format(check=spec.id, key=f"{name.upper().replace('-', '_')}_KEY")
-                latency = round(80 + rng.random() * 900, 1)
-                ev = Evidence()
-                if status is not Status.SKIPPED:
-                    ev = Evidence(
-                        exchanges=(exchange(stream=spec.area == "stream", size=evidence_size * (3 if bad else 1)),),
-                        schema_errors=(_SCHEMA_ERROR,) if status is Status.FAIL and spec.kind is Kind.WIRE else (),
-                        notes=("retried once after 429",) if rng.random() < 0.05 else (),
-                    )
-                results.append(
-                    CheckResult(
-                        provider=name,
-                        model=model,
-                        check=spec.id,
-                        area=spec.area,
-                        level=spec.level,
-                        kind=spec.kind,
-                        status=status,
-                        message=message,
-                        duration_ms=latency + 3.0,
-                        tokens=Tokens(40, 12, 52) if status is not Status.SKIPPED else Tokens(),
-                        requests=0 if status is Status.SKIPPED else 1,
-                        expected=expectation,
-                        evidence=ev,
-                        metrics={}
-                        if status is Status.SKIPPED
-                        else (
-                            {"latency_ms": latency, "ttft_ms": round(latency / 3, 1), "chunks": 9.0}
-                            if spec.area == "stream"
-                            else {"latency_ms": latency}
-                        ),
-                    )
-                )
-    finished = started_at + timedelta(minutes=11, seconds=42)
+            models = [None] if spec.needs == "provider" else provider.models.get(spec.needs, provider.models["chat"])
+            results += [_synthetic_result(provider, spec, model, odds) for model in models]
     return RunResults(
-        run=RunMetadata(
-            started_at=started_at.isoformat(),
-            finished_at=finished.isoformat(),
-            duration_s=(finished - started_at).total_seconds(),
-            suite_version="0.1.0",
-            catalog_version="1",
-            git_commit="9f3c2e1d4b5a69788776655443322110",
-            providers_file="providers.yaml",
-            python="3.11.7",
-            openai="1.50.0",
-            platform="Linux-6.1-x86_64",
-            workers=8,
-        ),
+        run=_synthetic_metadata(started_at),
         providers=tuple(providers),
-        catalog=catalog,
+        catalog=CatalogSnapshot.from_dict({s.id: s.to_dict() for s in specs}),
         results=tuple(results),
+    )
+
+
+def _synthetic_specs(n_checks: int) -> list[CheckSpec]:
+    """The first `n_checks` catalog checks; past the catalog, more invented of the same shapes."""
+    checks = load_catalog().checks
+    specs = list(checks)[:n_checks]
+    while len(specs) < n_checks:
+        base = specs[len(specs) % len(checks)]
+        specs.append(dataclasses.replace(base, id=f"{base.area}.extra_{len(specs)}"))
+    return specs
+
+
+def _synthetic_provider(i: int, n_providers: int, specs: list[CheckSpec]) -> ProviderSnapshot:
+    """Provider i: every third one declares a known gap, every other one has prices, the second has
+    two chat models, and the last of four or more is skipped (no key)."""
+    name = f"provider-{i:02d}"
+    chat_models = (f"{name}-chat",) + ((f"{name}-chat-mini",) if i == 1 else ())
+    skipped = n_providers >= 4 and i == n_providers - 1
+    gap = specs[min(len(specs) - 1, 9)].id if i % 3 == 0 and specs else None
+    return ProviderSnapshot(
+        name=name,
+        base_url=f"https://{name}.example/v1",
+        models={"chat": chat_models, "tools": chat_models[:1], "embeddings": (f"{name}-embed",)},
+        claims={chat_models[0]: {"tools": True, "streaming": True, "json_mode": i % 2 == 0, "logprobs": i % 4 == 1}},
+        tags=("hosted",) if i % 2 else ("self-hosted",),
+        expect={gap: Expectation(Status.FAIL, "stop ignored upstream", "https://example.org/issues/1")} if gap else {},
+        prices={"input_per_mtok": 0.5 + i * 0.1, "output_per_mtok": 1.5 + i * 0.2} if i % 2 == 0 else {},
+        status="skipped" if skipped else "active",
+        skip_reason=f"no key in ${_key_name(name)}" if skipped else None,
+    )
+
+
+def _key_name(provider: str) -> str:
+    return f"{provider.upper().replace('-', '_')}_KEY"
+
+
+@dataclass(frozen=True)
+class _Odds:
+    """How one provider's synthetic verdicts are drawn: `rng` for the verdicts, `drift` for the
+    night-to-night flips."""
+
+    rng: random.Random
+    drift: random.Random | None
+    fail_rate: float
+    flaky_bias: float
+    evidence_size: int
+
+    def status(self, spec: CheckSpec) -> Status:
+        roll = self.rng.random()
+        status = Status.PASS
+        if roll < self.fail_rate + self.flaky_bias:
+            status = Status.FAIL
+        elif roll < self.fail_rate + self.flaky_bias + 0.03:
+            status = Status.ERROR
+        elif spec.level is Level.MAY and roll < self.fail_rate + 0.25:
+            status = Status.UNSUPPORTED
+        if self.drift is not None and status in (Status.PASS, Status.FAIL) and self.drift.random() < 0.02:
+            status = Status.FAIL if status is Status.PASS else Status.PASS
+        return status
+
+
+def _synthetic_result(provider: ProviderSnapshot, spec: CheckSpec, model: str | None, odds: _Odds) -> CheckResult:
+    expectation = provider.expect.get(spec.id)
+    status = Status.SKIPPED if provider.skipped else odds.status(spec)  # drawn even when an expectation decides
+    if expectation and not provider.skipped:
+        status = Status.FAIL
+    latency = round(80 + odds.rng.random() * 900, 1)
+    ran = status is not Status.SKIPPED
+    return CheckResult(
+        provider=provider.name,
+        model=model,
+        check=spec.id,
+        area=spec.area,
+        level=spec.level,
+        kind=spec.kind,
+        status=status,
+        message=_MESSAGES[status].format(check=spec.id, key=_key_name(provider.name)),
+        duration_ms=latency + 3.0,
+        tokens=Tokens(40, 12, 52) if ran else Tokens(),
+        requests=1 if ran else 0,
+        expected=expectation,
+        evidence=_synthetic_evidence(spec, status, odds) if ran else Evidence(),
+        metrics=_synthetic_metrics(spec, latency) if ran else {},
+    )
+
+
+def _synthetic_evidence(spec: CheckSpec, status: Status, odds: _Odds) -> Evidence:
+    bad = status in (Status.FAIL, Status.ERROR, Status.UNSUPPORTED)
+    return Evidence(
+        exchanges=(exchange(stream=spec.area == "stream", size=odds.evidence_size * (3 if bad else 1)),),
+        schema_errors=(_SCHEMA_ERROR,) if status is Status.FAIL and spec.kind is Kind.WIRE else (),
+        notes=("retried once after 429",) if odds.rng.random() < 0.05 else (),
+    )
+
+
+def _synthetic_metrics(spec: CheckSpec, latency: float) -> dict[str, float]:
+    if spec.area == "stream":
+        return {"latency_ms": latency, "ttft_ms": round(latency / 3, 1), "chunks": 9.0}
+    return {"latency_ms": latency}
+
+
+def _synthetic_metadata(started_at: datetime) -> RunMetadata:
+    finished = started_at + timedelta(minutes=11, seconds=42)
+    return RunMetadata(
+        started_at=started_at.isoformat(),
+        finished_at=finished.isoformat(),
+        duration_s=(finished - started_at).total_seconds(),
+        suite_version="0.1.0",
+        catalog_version="1",
+        git_commit="9f3c2e1d4b5a69788776655443322110",
+        providers_file="providers.yaml",
+        python="3.11.7",
+        openai="1.50.0",
+        platform="Linux-6.1-x86_64",
+        workers=8,
     )
 
 

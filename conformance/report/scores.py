@@ -12,12 +12,12 @@ sought) and `passed` counts only `pass`; results that match their `expect:` are 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from conformance.results import CheckResult, Level, RunResults, Status, Tokens
+from conformance.results import CheckResult, Level, ProviderSnapshot, RunResults, Status, Tokens
 
 # Worst first: the order used when several results compete for one place (a cell, a claim).
 STATUS_SEVERITY: dict[Status, int] = {
@@ -74,23 +74,16 @@ def level_scores(results: Iterable[CheckResult]) -> dict[str, Score]:
 
 def by_provider(run: RunResults) -> dict[str, list[CheckResult]]:
     """Results grouped by provider, providers in the order results.json lists them."""
-    out: dict[str, list[CheckResult]] = {str(p.get("name")): [] for p in run.providers if p.get("name")}
+    out: dict[str, list[CheckResult]] = {p.name: [] for p in run.providers if p.name}
     for r in run.results:
         out.setdefault(r.provider, []).append(r)
     return out
 
 
-def provider_entry(run: RunResults, name: str) -> dict[str, Any]:
-    for p in run.providers:
-        if p.get("name") == name:
-            return p
-    return {}
-
-
-def provider_skipped(entry: dict[str, Any], results: list[CheckResult]) -> str | None:
+def provider_skipped(entry: ProviderSnapshot | None, results: list[CheckResult]) -> str | None:
     """Why a provider was not evaluated (its entry says skipped, or every result is skipped), or None."""
-    if entry.get("status") == "skipped":
-        return str(entry.get("skip_reason") or "skipped")
+    if entry is not None and entry.skipped:
+        return entry.skip_reason or "skipped"
     if results and all(r.status is Status.SKIPPED for r in results):
         return results[0].message or "every check was skipped"
     if not results:
@@ -115,15 +108,11 @@ def total_tokens(results: Iterable[CheckResult]) -> Tokens:
     return total
 
 
-def cost_usd(tokens: Tokens, prices: dict[str, Any] | None) -> float | None:
+def cost_usd(tokens: Tokens, prices: Mapping[str, float] | None) -> float | None:
     """Estimated cost from `prices` (USD per million tokens), or None when the provider has none."""
     if not prices:
         return None
-    try:
-        inp = float(prices.get("input_per_mtok", 0) or 0)
-        out = float(prices.get("output_per_mtok", 0) or 0)
-    except (TypeError, ValueError):
-        return None
+    inp, out = prices.get("input_per_mtok", 0), prices.get("output_per_mtok", 0)
     return (tokens.prompt * inp + tokens.completion * out) / 1_000_000
 
 
