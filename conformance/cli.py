@@ -169,6 +169,7 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
         "-p",
         "no:cacheprovider",
         "-q",
+        "--conformance-compact",  # a line per provider, not a letter per test; -v brings pytest's own back
         "-rfE",
         # The suite has no assert statements to rewrite, and rewriting compiles every module of
         # every plugin's package (hypothesis too): ~0.7 s of start-up and exit ("--assert=rewrite" undoes it).

@@ -17,116 +17,26 @@ piece of provider text it prints goes through `textsafe.terminal_text`.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
-import subprocess
 import sys
 import threading
-import time
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import __version__
 from conformance.builtins import start_builtins
-from conformance.catalog import load_catalog
-from conformance.checks import Session
-from conformance.distribution import distribution_note, distribution_problem, make_scheduler, read_owned
+from conformance.distribution import distribution_note, distribution_problem, make_scheduler
+from conformance.finish import finalize
 from conformance.plan import RunPlan, provider_of_nodeid
-from conformance.progress import Progress, ProgressReporter
-from conformance.providers import ConfigError, Provider, ProvidersFile, load_providers
-from conformance.results import (
-    CheckResult,
-    JsonLinesWriter,
-    RunMetadata,
-    RunResults,
-    Status,
-    read_json_lines,
-    write_results,
-)
-from conformance.runner import Case, ConcurrentBatches, cases, provider_skip_reason
+from conformance.progress import Progress, ProgressReporter, compact_output, summary_lines
+from conformance.results import CheckResult, JsonLinesWriter, Status, clear_parts
+from conformance.runner import Case, ConcurrentBatches, cases
+from conformance.runstate import DEFAULT_HYPOTHESIS_EXAMPLES, RunState, state_from_config
 from conformance.textsafe import terminal_text
 
 SUITE_MARKERS = ("conformance.suite", os.path.join("conformance", "suite"))
-
-
-@dataclass
-class RunState:
-    """Everything the plugin keeps for one pytest run (in config.stash)."""
-
-    providers: ProvidersFile
-    out_dir: Path
-    only: set[str] | None
-    areas: set[str] | None
-    checks: set[str] | None
-    started: float = field(default_factory=time.time)
-    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
-    sessions: dict[str, Session] = field(default_factory=dict)
-    skip_reasons: dict[str, str | None] = field(default_factory=dict)
-    writer: JsonLinesWriter | None = None
-    record_lock: threading.Lock = field(default_factory=threading.Lock)
-    stack: ExitStack = field(default_factory=ExitStack)
-    write_outputs: bool = True
-    repeat: int = 1
-    options: dict[str, Any] = field(default_factory=dict)
-    worker: str | None = None  # the xdist worker id; None on the controller or without xdist
-    plan: RunPlan | None = None
-    batches: ConcurrentBatches | None = None
-    progress: Progress | None = None
-    dist_note: str | None = None
-    final: RunResults | None = None
-
-    def provider(self, name: str) -> Provider:
-        p = self.providers.get(name)
-        ep = self.endpoints.get(name)
-        return p.with_endpoint(ep["base_url"], ep["api_key"]) if ep else p
-
-    def session(self, name: str) -> Session:
-        if name not in self.sessions:
-            self.sessions[name] = Session(self.provider(name), options=self.options)
-        return self.sessions[name]
-
-    def skip_reason(self, name: str) -> str | None:
-        if name not in self.skip_reasons:
-            provider = self.provider(name)
-            if provider.builtin and name not in self.endpoints:
-                self.skip_reasons[name] = f"built-in {provider.builtin} server was not started"
-            else:
-                self.skip_reasons[name] = None if provider.builtin else provider_skip_reason(provider)
-        return self.skip_reasons[name]
-
-    def open_session(self, name: str) -> tuple[Session, str | None]:
-        """The provider's session and why it is skipped (may probe the network: called in its batch thread)."""
-        return self.session(name), self.skip_reason(name)
-
-    def selected(self) -> list[Provider]:
-        return [p for p in self.providers.providers if self.only is None or p.name in self.only]
-
-    def owned(self, provider: str) -> tuple[str, ...]:
-        """The providers this process runs, `provider` among them: every one in the plan, or on an
-        xdist worker the share the scheduler gave it (or just `provider` if no share was written)."""
-        planned = self.plan.providers if self.plan is not None else ()
-        if self.worker is None:
-            return tuple(dict.fromkeys((*planned, provider)))
-        share = read_owned(self.out_dir, self.worker) or ()
-        return tuple(dict.fromkeys((*(p for p in share if p in planned), provider)))
-
-    def recorded(self, provider: str) -> dict[str, CheckResult]:
-        """Verdicts this run already recorded for `provider` (by a worker that died), by case id."""
-        if self.worker is None:
-            return {}
-        ids = {(c.provider, c.model.name if c.model else None, c.spec.id): c.id for c in self.cases(provider)}
-        parts = sorted((self.out_dir / "parts").glob("results-*.jsonl"))
-        return {ids[key]: r for r in read_json_lines(parts) if (key := (r.provider, r.model, r.check)) in ids}
-
-    def cases(self, provider: str) -> tuple[Case, ...]:
-        return self.plan.cases(provider) if self.plan is not None else ()
 
 
 STATE = pytest.StashKey[RunState]()
@@ -144,7 +54,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--no-reports", action="store_true", default=False, help="write results.json only")
     group.addoption(
-        "--hypothesis-examples", type=int, default=5, metavar="N",
+        "--conformance-compact", action="store_true", default=False,
+        help="no per-test letters: a line per provider as it finishes (conformance run's default; -v undoes it)",
+    )
+    group.addoption(
+        "--hypothesis-examples", type=int, default=DEFAULT_HYPOTHESIS_EXAMPLES, metavar="N",
         help="examples per property-based (fuzz) check; small, so a run stays cheap",
     )
     group.addoption(
@@ -153,10 +67,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("conformance_providers", "default providers file", default="providers.yaml")
     parser.addini("conformance_out", "default output directory", default="reports/latest")
-
-
-def _split(value: str | None) -> set[str] | None:
-    return {v.strip() for v in value.split(",") if v.strip()} if value else None
 
 
 def _suite_requested(config: pytest.Config) -> bool:
@@ -170,54 +80,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep a provider's checks in one worker")
     if not _suite_requested(config):
         return
-    path = config.getoption("providers") or config.getini("conformance_providers")
-    try:
-        providers = load_providers(path)
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    out = Path(config.getoption("conformance_out") or config.getini("conformance_out"))
-    worker = getattr(config, "workerinput", None)
-    state = RunState(
-        providers=providers,
-        out_dir=out,
-        only=_split(config.getoption("only")),
-        areas=_split(config.getoption("area")),
-        checks=_split(config.getoption("check")),
-        write_outputs=not config.getoption("no_reports"),
-        repeat=max(1, config.getoption("repeat")),
-        options={
-            "hypothesis_examples": config.getoption("hypothesis_examples"),
-            # hypothesis' own pytest plugin owns --hypothesis-seed; we honour it, with a fixed default
-            "hypothesis_seed": int(config.getoption("hypothesis_seed", None) or 20261125),
-        },
-        worker=worker["workerid"] if worker is not None else None,
-    )
-    if state.only:
-        unknown = state.only - {p.name for p in providers.providers}
-        if unknown:
-            raise pytest.UsageError(f"--only: no provider named {sorted(unknown)} in {path}")
-    if state.checks:
-        unknown = state.checks - set(load_catalog().ids)
-        if unknown:
-            raise pytest.UsageError(f"--check: unknown check ids {sorted(unknown)} (see `conformance list-checks`)")
-    if worker is not None:
-        state.endpoints = json.loads(worker["conformance_endpoints"])
-        state.started = float(worker["conformance_started"])
-        part = f"results-{state.worker}.jsonl"
-    else:
+    state = state_from_config(config)
+    if state.worker is None:
         dist = str(config.getoption("dist", "no") or "no")
         problem = distribution_problem(dist, forked=bool(getattr(config.option, "forked", False)))
         if problem:
             raise pytest.UsageError(problem)
         state.dist_note = distribution_note(dist)
-        _clear_parts(out)
+        clear_parts(state.out_dir)
         _sigterm_interrupts()
         state.endpoints = start_builtins(state.selected(), state.stack)
-        part = "results-main.jsonl"
-    state.writer = JsonLinesWriter(out / "parts" / part)
-    if worker is None and _live_terminal(config):
+    state.writer = JsonLinesWriter(state.out_dir / "parts" / f"results-{state.worker or 'main'}.jsonl")
+    if state.worker is None and (_live_terminal(config) or compact_output(config)):
         state.progress = Progress()
-        config.pluginmanager.register(ProgressReporter(state.progress, config), "conformance-progress")
+        reporter = ProgressReporter(state.progress, config, live=_live_terminal(config))
+        config.pluginmanager.register(reporter, "conformance-progress")
     config.stash[STATE] = state
 
 
@@ -238,13 +115,6 @@ def _sigterm_interrupts() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def _clear_parts(out: Path) -> None:
-    parts = out / "parts"
-    if parts.is_dir():
-        for f in [*parts.glob("results-*.jsonl"), *parts.glob("owners-*.json")]:
-            f.unlink()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -409,113 +279,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.stack.close()
 
 
-def finalize(state: RunState, config: pytest.Config | None, incomplete_reason: str | None = None) -> RunResults:
-    """Merge worker parts into results.json (atomically) and render the reports."""
-    # Oldest part first, and the last record of a case wins: when xdist replaces a crashed worker,
-    # the replacement runs that provider's batch again, and its records supersede the dead one's.
-    parts = sorted((state.out_dir / "parts").glob("results-*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))
-    latest = {(r.provider, r.model, r.check): r for r in read_json_lines(parts)}
-    results = tuple(latest.values())
-    run = RunResults(
-        run=run_metadata(state, config, incomplete_reason),
-        providers=tuple(_provider_entry(state, p) for p in state.selected()),
-        catalog=load_catalog().snapshot(),
-        results=results,
-    )
-    write_results(state.out_dir / "results.json", run)
-    state.final = run
-    if state.write_outputs:
-        try:
-            from conformance.report import write_reports
-
-            write_reports(run, state.out_dir)
-        except ImportError:
-            pass
-    return run
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """One line per provider: verdict counts, median latency and TTFT, tokens; then where the files are."""
     state = config.stash.get(STATE, None)
     if state is None or state.final is None or hasattr(config, "workerinput"):
         return
-    from conformance.report.scores import median_metric
-
     terminalreporter.section("conformance")
     if state.dist_note:
         terminalreporter.write_line(f"note: {state.dist_note}")
-    for provider in state.selected():  # the run's providers, as results.json lists them
-        name = provider.name
-        shown_name = terminal_text(name, 80, one_line=True)
-        skipped = state.skip_reasons.get(name)
-        if skipped:
-            terminalreporter.write_line(f"{shown_name}: skipped ({terminal_text(skipped, 300, one_line=True)})")
-            continue
-        mine = [r for r in state.final.results if r.provider == name]
-        counts = {s: sum(r.status is s for r in mine) for s in Status}
-        shown = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-        latency, ttft = median_metric(mine, "latency_ms"), median_metric(mine, "ttft_ms")
-        tokens = sum(r.tokens.total for r in mine)
-        timing = f"median latency {latency:.0f} ms" if latency is not None else "no latency"
-        if ttft is not None:
-            timing += f", TTFT {ttft:.0f} ms"
-        terminalreporter.write_line(f"{shown_name}: {len(mine)} checks: {shown}; {timing}; {tokens:,} tokens")
+    for line in summary_lines(state.selected(), state.final.results, state.skip_reasons):
+        terminalreporter.write_line(line)
     out = terminal_text(state.out_dir, one_line=True)
     terminalreporter.write_line(f"results: {out}/results.json  report: {out}/matrix.html")
-
-
-def _provider_entry(state: RunState, provider: Provider) -> dict[str, Any]:
-    entry = provider.summary()
-    reason = state.skip_reasons.get(provider.name)
-    entry["status"] = "skipped" if reason else "active"
-    entry["skip_reason"] = reason
-    return entry
-
-
-def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reason: str | None) -> RunMetadata:
-    now = time.time()
-    workers = 0
-    if config is not None:
-        workers = int(getattr(config.option, "numprocesses", 0) or 0)
-    return RunMetadata(
-        started_at=_iso(state.started),
-        finished_at=_iso(now),
-        duration_s=round(now - state.started, 3),
-        suite_version=__version__,
-        catalog_version=load_catalog().version,
-        git_commit=_git_commit(),
-        providers_file=state.providers.path,
-        providers_sha256=state.providers.sha256,
-        python=platform.python_version(),
-        openai=_version_of("openai"),
-        platform=f"{platform.system()} {platform.machine()}",
-        argv=tuple(sys.argv[1:])[:40],
-        workers=workers,
-        options={**state.options, "repeat": state.repeat},
-        incomplete=incomplete_reason is not None,
-        incomplete_reason=incomplete_reason,
-    )
-
-
-def _version_of(distribution: str) -> str:
-    """An installed package's version without importing it (importing openai costs ~0.6 s)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return ""
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
