@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 
 from conformance.report.claims import CLAIMED_BROKEN
-from conformance.report.matrix import BROKEN, Cell, Matrix, build_matrix
+from conformance.report.diff import FIX, REGRESSION
+from conformance.report.matrix import BROKEN, Cell, Matrix, ProviderView, build_matrix
 from conformance.report.scores import Score
 from conformance.results import RunResults, Status
 from conformance.textsafe import strip_controls
@@ -119,6 +120,13 @@ def render_summary(m: Matrix, max_bytes: int = MAX_BYTES) -> str:
 
 
 def _lines(m: Matrix) -> list[str]:
+    """The sections in order of urgency (a cut loses the least important): each a list of lines,
+    empty when it has nothing to say."""
+    sections = (_header, _regressions, _claimed_broken, _scores, _matrix, _failures, _known_gaps, _fixes)
+    return [line for section in sections for line in section(m)]
+
+
+def _header(m: Matrix) -> list[str]:
     h = m.header
     commit = f" @ {md(h['git_commit'])}" if h["git_commit"] else ""
     cost = f" · ~${h['cost']:.4f} ({md(h['cost_note'])})" if h["cost"] is not None else ""
@@ -136,125 +144,137 @@ def _lines(m: Matrix) -> list[str]:
         lines += [f"> ⚠️ **Incomplete run.** {md(h['incomplete_reason'] or 'the run did not finish', 400)}", ""]
     if m.catalog_warning:
         lines += [f"> ‼️ **{md(m.catalog_warning, 400)}**", ""]
+    return lines
 
-    regressions = [c for c in m.changes if c.kind == "regression"]
-    if m.baseline is not None:
-        title = f"### ▼ Regressions since {md(m.baseline['started_at'])} ({len(regressions)})"
-        if regressions:
-            lines += [
-                title,
-                "",
-                "| level | check | provider / model | was | now | message |",
-                "|---|---|---|---|---|---|",
-            ]
-            lines += [
-                f"| {c.level.value} | {md(c.check)} | {_who(c.provider, c.model)} | {_status(c.old)} | "
-                f"{_status(c.new)}{' (expected)' if c.expected else ''} | {md(c.message, 160)} |"
-                for c in regressions
-            ]
-            lines.append("")
-        else:
-            lines += [title, "", "No regressions.", ""]
 
+def _regressions(m: Matrix) -> list[str]:
+    if m.baseline is None:
+        return []
+    regressions = [c for c in m.changes if c.kind == REGRESSION]
+    title = f"### ▼ Regressions since {md(m.baseline['started_at'])} ({len(regressions)})"
+    if not regressions:
+        return [title, "", "No regressions.", ""]
+    return [
+        title,
+        "",
+        "| level | check | provider / model | was | now | message |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {c.level.value} | {md(c.check)} | {_who(c.provider, c.model)} | {_status(c.old)} | "
+            f"{_status(c.new)}{' (expected)' if c.expected else ''} | {md(c.message, 160)} |"
+            for c in regressions
+        ),
+        "",
+    ]
+
+
+def _claimed_broken(m: Matrix) -> list[str]:
     broken = [c for c in m.claims if c.state == CLAIMED_BROKEN]
-    if broken:
-        lines += [
-            f"### 💥 Claimed but broken ({len(broken)})",
-            "",
-            "| provider / model | claim | failing checks |",
-            "|---|---|---|",
-        ]
-        lines += [
+    if not broken:
+        return []
+    return [
+        f"### 💥 Claimed but broken ({len(broken)})",
+        "",
+        "| provider / model | claim | failing checks |",
+        "|---|---|---|",
+        *(
             f"| {_who(c.provider, c.model)} | {md_code(c.key)} | "
             f"{md(', '.join(f'{cid} {st}' for cid, st in c.checks if st != 'pass'), 300)} |"
             for c in broken
-        ]
-        lines.append("")
+        ),
+        "",
+    ]
 
-    lines += [
+
+def _scores(m: Matrix) -> list[str]:
+    lines = [
         "### Scores",
         "",
         "| provider | must | should | may | failed | known gaps | claimed but broken | tokens | cost |",
         "|---|---|---|---|---|---|---|---|---|",
+        *(_score_row(p) for p in m.providers),
+        "",
     ]
-    for p in m.providers:
-        if p.skipped:
-            lines.append(f"| {md_code(p.name)} | not evaluated: {md(p.skipped, 120)} | | | | | | | |")
-            continue
-        s = p.scores
-        cost = f"${p.cost:.4f}" if p.cost is not None else "—"
-        lines.append(
-            f"| {md_code(p.name)} | {_score(s['must'])} | {_score(s['should'])} | {_score(s['may'])} | "
-            f"{p.counts['fail'] + p.counts['error']} | {s['all'].expected} | {p.claimed_broken or ''} | "
-            f"{p.tokens.total:,} | {cost} |"
-        )
-    lines.append("")
-    lines += [f"- 🔑 {md_code(p.name)}: {md(p.redaction_note, 200)}" for p in m.providers if p.redaction_note]
-    if any(p.redaction_note for p in m.providers):
-        lines.append("")
+    notes = [f"- 🔑 {md_code(p.name)}: {md(p.redaction_note, 200)}" for p in m.providers if p.redaction_note]
+    return lines + (notes + [""] if notes else [])
 
-    names = [
-        md_code(c.provider)
-        + (f" ({md_code(c.label, 40)})" if len([x for x in m.columns if x.provider == c.provider]) > 1 else "")
-        for c in m.columns
-    ]
-    lines += [
-        "### Matrix",
-        "",
-        LEGEND,
-        "",
-        "| check | level | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
-    ]
+
+def _score_row(p: ProviderView) -> str:
+    if p.skipped:
+        return f"| {md_code(p.name)} | not evaluated: {md(p.skipped, 120)} | | | | | | | |"
+    s = p.scores
+    cost = f"${p.cost:.4f}" if p.cost is not None else "—"
+    return (
+        f"| {md_code(p.name)} | {_score(s['must'])} | {_score(s['should'])} | {_score(s['may'])} | "
+        f"{p.counts['fail'] + p.counts['error']} | {s['all'].expected} | {p.claimed_broken or ''} | "
+        f"{p.tokens.total:,} | {cost} |"
+    )
+
+
+def _matrix(m: Matrix) -> list[str]:
+    per_provider = {c.provider: sum(1 for x in m.columns if x.provider == c.provider) for c in m.columns}
+    names = [md_code(c.provider) + (f" ({md_code(c.label, 40)})" if per_provider[c.provider] > 1 else "")
+             for c in m.columns]
+    lines = ["### Matrix", "", LEGEND, ""]
+    lines += ["| check | level | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for area in m.areas:
-        lines.append(
-            f"| **{md(area.name)}** | | "
-            + " | ".join(s.text + (f" ✗{s.must_bad}" if s.must_bad else "") for s in area.summary)
-            + " |"
-        )
-        for row in area.rows:
-            lines.append(f"| {md(row.check)} | {row.level} | " + " | ".join(_cell(c) for c in row.cells) + " |")
-    lines.append("")
+        summary = " | ".join(s.text + (f" ✗{s.must_bad}" if s.must_bad else "") for s in area.summary)
+        lines.append(f"| **{md(area.name)}** | | {summary} |")
+        lines += [f"| {md(row.check)} | {row.level} | " + " | ".join(_cell(c) for c in row.cells) + " |"
+                  for row in area.rows]
+    return lines + [""]
 
+
+def _failures(m: Matrix) -> list[str]:
     failures = [
         (row, cell, m.evidence[cell.evidence])
         for row in m.rows
         for cell in row.cells
         if cell.evidence is not None and cell.state in ("fail", "flaky", "error") and not cell.expected
     ]
-    if failures:
-        failures.sort(key=lambda x: ({"must": 0, "should": 1}.get(x[0].level, 2), x[0].order))
-        lines += [f"### Failures ({len(failures)})", ""]
-        lines += [
+    if not failures:
+        return []
+    failures.sort(key=lambda x: ({"must": 0, "should": 1}.get(x[0].level, 2), x[0].order))
+    return [
+        f"### Failures ({len(failures)})",
+        "",
+        *(
             f"- **{_who(ev['provider'], ev['model'], cell=False)}** {md(row.check)} ({row.level}, {cell.state}): "
             f"{md(ev['message'], 240)}"
             for row, cell, ev in failures
-        ]
-        lines.append("")
-    gaps = [
-        (row, m.evidence[cell.evidence])
-        for row in m.rows
-        for cell in row.cells
-        if cell.evidence is not None and cell.expected
+        ),
+        "",
     ]
-    if gaps:
-        lines += [f"### 📌 Known gaps ({len(gaps)})", ""]
-        for row, ev in gaps:
-            exp = ev["expected"]
-            link = f" ({md_code(exp['link'], 200, cell=False)})" if exp["link"] else ""
-            lines.append(
-                f"- **{_who(ev['provider'], ev['model'], cell=False)}** {md(row.check)}: {exp['status']} — {md(exp['reason'] or 'no reason given', 200)}{link}"
-            )
-        lines.append("")
-    fixes = [c for c in m.changes if c.kind == "fix"]
-    if fixes:
-        lines += [f"### ▲ Fixes ({len(fixes)})", ""]
-        lines += [
+
+
+def _known_gaps(m: Matrix) -> list[str]:
+    gaps = [(row, m.evidence[cell.evidence]) for row in m.rows for cell in row.cells
+            if cell.evidence is not None and cell.expected]
+    if not gaps:
+        return []
+    lines = [f"### 📌 Known gaps ({len(gaps)})", ""]
+    for row, ev in gaps:
+        exp = ev["expected"]
+        link = f" ({md_code(exp['link'], 200, cell=False)})" if exp["link"] else ""
+        reason = md(exp["reason"] or "no reason given", 200)
+        who = _who(ev["provider"], ev["model"], cell=False)
+        lines.append(f"- **{who}** {md(row.check)}: {exp['status']} — {reason}{link}")
+    return lines + [""]
+
+
+def _fixes(m: Matrix) -> list[str]:
+    fixes = [c for c in m.changes if c.kind == FIX]
+    if not fixes:
+        return []
+    return [
+        f"### ▲ Fixes ({len(fixes)})",
+        "",
+        *(
             f"- {md(c.check)} · {_who(c.provider, c.model, cell=False)}: {_status(c.old)} → {_status(c.new)}"
             for c in fixes
-        ]
-        lines.append("")
-    return lines
+        ),
+        "",
+    ]
 
 
 def _cell(c: Cell) -> str:
