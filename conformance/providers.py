@@ -487,6 +487,9 @@ def _endpoint_choice(data: Any, file: str, lines: dict[str, int]) -> None:
 
 def _builtin_options(data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
     """Quirk names of builtin servers are known now: refuse unknown ones before anything starts."""
+    asked = [p for p in data.get("providers") or [] if (p.get("options") or {}).get("quirks")]
+    if not asked:
+        return  # loading the quirk table costs ~0.2 s of start-up: only when a file names quirks
     from conformance.reference.quirks import load_quirks
 
     names = {q.name for q in load_quirks()}
