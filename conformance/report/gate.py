@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from conformance.report.scores import by_provider, level_scores, median_latency_ms, provider_skipped
+from conformance.report.scores import by_provider, level_scores, median_latency_ms, one_line, provider_skipped
 from conformance.results import CheckResult, Level, RunResults, Status
 
 ADOPT, REJECT, NOT_EVALUATED = "adopt", "reject", "not evaluated"
@@ -162,7 +162,7 @@ class GateResult:
             for item in v.failing:
                 where = f" [{item.model}]" if item.model else ""
                 why = f" — {item.note}" if item.note else ""
-                lines.append(f"    ✗ {item.check} ({item.level}){where}: {item.status}{why}: {_one_line(item.message)}")
+                lines.append(f"    ✗ {item.check} ({item.level}){where}: {item.status}{why}: {one_line(item.message, 160)}")
             for item in v.accepted:
                 where = f" [{item.model}]" if item.model else ""
                 lines.append(f"    ~ {item.check} ({item.level}){where}: {item.status}, accepted ({item.note})")
@@ -297,11 +297,6 @@ def _with_note(item: GateItem, note: str) -> GateItem:
     return GateItem(item.check, item.model, item.level, item.status, item.message, note)
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
 def fallback_chain(gate: GateResult, run: RunResults) -> str:
     """YAML for a router's fallback chain: adopted providers, best first.
 
@@ -329,9 +324,9 @@ def fallback_chain(gate: GateResult, run: RunResults) -> str:
             }
         )
     header = (
-        f"# Fallback chain for policy {_one_line(gate.policy_name, 60)!r} from the run started "
-        f"{_one_line(run.run.started_at, 40)} (suite {_one_line(run.run.suite_version or '?', 40)}, "
-        f"catalog {_one_line(run.run.catalog_version or '?', 20)}).\n"
+        f"# Fallback chain for policy {one_line(gate.policy_name, 60)!r} from the run started "
+        f"{one_line(run.run.started_at, 40)} (suite {one_line(run.run.suite_version or '?', 40)}, "
+        f"catalog {one_line(run.run.catalog_version or '?', 20)}).\n"
         "# Adopted providers, best first: share of must checks passed, then median latency.\n"
     )
     body = yaml.safe_dump(

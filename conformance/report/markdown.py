@@ -16,9 +16,8 @@ import re
 from conformance.report.claims import CLAIMED_BROKEN
 from conformance.report.diff import FIX, REGRESSION
 from conformance.report.matrix import BROKEN, Cell, Matrix, ProviderView, build_matrix
-from conformance.report.scores import Score
+from conformance.report.scores import Score, one_line
 from conformance.results import RunResults, Status
-from conformance.textsafe import strip_controls
 
 MAX_BYTES = 60_000
 SYMBOLS = {
@@ -46,12 +45,6 @@ _MD_PROSE = re.compile(
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
-def _one_line(text: object, limit: int) -> str:
-    """`text` on one line, bounded, with control and bidi characters shown as escapes (`\\x1b`)."""
-    s = strip_controls(" ".join(str(text).split()))
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
 def _prose_piece(m: re.Match[str]) -> str:
     if m.group("ref"):
         return f"`{m.group()}`"
@@ -74,7 +67,7 @@ def md(text: object, limit: int = 200) -> str:
     still reads as one) and `://` / `www.` are broken by escaping `:` and the dot. Controls and
     bidi overrides are shown as visible escapes. Identifiers read better as `md_code`.
     """
-    return _MD_PROSE.sub(_prose_piece, _one_line(text, limit))
+    return _MD_PROSE.sub(_prose_piece, one_line(text, limit))
 
 
 def md_code(text: object, limit: int = 120, *, cell: bool = True) -> str:
@@ -85,7 +78,7 @@ def md_code(text: object, limit: int = 120, *, cell: bool = True) -> str:
     before it parses code spans and shows `\\|` in a cell as `|` (elsewhere it would show the
     backslash). Empty text gives an empty string.
     """
-    s = _one_line(text, limit)
+    s = one_line(text, limit)
     if not s:
         return ""
     if cell:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from conformance.results import CheckResult, Level, ProviderSnapshot, RunResults, Status, Tokens
+from conformance.textsafe import strip_controls
 
 # Worst first: the order used when several results compete for one place (a cell, a claim).
 STATUS_SEVERITY: dict[Status, int] = {
@@ -131,6 +132,13 @@ def bounded(text: Any, limit: int) -> str:
     if len(s) <= limit:
         return s
     return s[:limit] + f"… [{len(s) - limit} more characters]"
+
+
+def one_line(text: object, limit: int) -> str:
+    """`text` on one line of at most `limit` characters, with control and bidi characters shown as
+    escapes (`\\x1b`): provider text inert in a terminal line, a Markdown cell or a YAML comment."""
+    s = strip_controls(" ".join(str(text).split()))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def timestamp(stamp: str | None) -> float:
