@@ -160,6 +160,14 @@ def test_fallback_chain_yaml_quotes_hostile_names() -> None:
     assert data["fallbacks"][0]["provider"] == name and "injected" not in data
 
 
+def test_fallback_chain_header_shows_control_characters_as_escapes() -> None:
+    run = make_run(passing("a", CHAT_MUSTS), started_at="2025-01-06T02:00:00+00:00", suite_version="1\x1b]52;c;eA==\x07")
+    text = fallback_chain(evaluate_policy(run, "chat"), run)
+    header = text.splitlines()[0]
+    assert "\x1b" not in text and "\x07" not in text and "\\x1b]52" in header
+    assert yaml.safe_load(text)["fallbacks"][0]["provider"] == "a"
+
+
 def test_gate_result_to_dict_is_complete() -> None:
     gate = evaluate_policy(make_run(passing("a", CHAT_MUSTS)), "chat")
     d = gate.to_dict()
