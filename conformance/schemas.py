@@ -46,7 +46,10 @@ MAX_ERRORS = 50
 MAX_VALUE_CHARS = 200
 _MAX_RAW_ERRORS = 1000  # raw errors looked at before ranking; bounds the work on huge bodies
 _SUFFIX = ".schema.json"
-_CORE = ("chat_completion", "chat_completion_chunk", "embeddings", "models_list", "model", "error")
+_CORE = (
+    "chat_completion", "chat_completion_chunk", "embeddings", "models_list", "model", "error",
+    "response", "response_stream_event", "completion", "completion_chunk", "images_response",
+)
 _LIBRARIES = frozenset({"common"})  # files holding only shared $defs: in the registry, not targets
 _SPEC_ONLY = "x-spec-required"
 _WEAK = frozenset({"anyOf", "oneOf"})

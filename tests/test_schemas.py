@@ -25,7 +25,10 @@ from conformance.schemas import (
     validate,
 )
 
-WIRE_SCHEMAS = ("chat_completion", "chat_completion_chunk", "embeddings", "models_list", "model", "error")
+WIRE_SCHEMAS = (
+    "chat_completion", "chat_completion_chunk", "embeddings", "models_list", "model", "error",
+    "response", "response_stream_event", "completion", "completion_chunk", "images_response",
+)
 
 CHAT = {
     "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
