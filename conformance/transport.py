@@ -36,7 +36,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 TRUNCATED_KEEP_BYTES = 256 * 1024  # what is kept of a body that went past MAX_BODY_BYTES
 INFLATE_STEP_BYTES = 1024 * 1024  # gzip/deflate are inflated at most this much at a time
 EXCERPT_BYTES = 8 * 1024
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RATE_LIMITED = 429
+UNAVAILABLE = frozenset({502, 503, 504})  # a gateway or server saying "not now"
+RETRY_STATUSES = UNAVAILABLE | {RATE_LIMITED}  # retried; still there after the retries: no verdict
 MAX_RETRIES = 3
 MAX_RETRY_WAIT_S = 20.0
 _NO_KEY = object()
@@ -75,6 +77,7 @@ class Exchange:
     stream_requested: bool = False
     curl: str = ""
     target: str = field(default="", repr=False)  # the URL really requested (`url` is the shown one)
+    refused: bool = False  # the session's gate refused it (circuit open, budget spent): `error` says why
 
     @property
     def ok(self) -> bool:
@@ -220,8 +223,11 @@ class Limiter:
 class ProviderClient:
     """A recording HTTP client for one provider (one per process and provider)."""
 
-    def __init__(self, provider: Provider, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, provider: Provider, transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         self.provider = provider
+        self.retry = retry or RetryPolicy()
         self.redactor = Redactor(provider.secrets())
         _LOG_FILTER.add(provider.secrets())
         timeout = httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s))
@@ -286,9 +292,9 @@ class ProviderClient:
         while True:
             if not self._attempt(ex, headers, body, gate):
                 break  # refused by the gate: nothing was sent, nothing to retry
-            if attempt >= MAX_RETRIES or not _retryable(ex):
+            if attempt >= self.retry.max_retries or not self.retry.retryable(ex):
                 break
-            time.sleep(_retry_wait(ex, attempt))
+            time.sleep(self.retry.wait_s(ex, attempt))
             attempt += 1
             ex.retries = attempt
         return ex
@@ -300,7 +306,7 @@ class ProviderClient:
         with self.limiter.slot():
             refusal = gate() if gate is not None else None
             if refusal:
-                ex.status, ex.error = None, refusal
+                ex.status, ex.error, ex.refused = None, refusal, True
                 return False
             self._attempt_now(ex, headers, body)
             return True
@@ -385,23 +391,43 @@ def _body_chunks(resp: httpx.Response) -> Iterator[bytes]:
             yield rest
 
 
-def _retryable(ex: Exchange) -> bool:
-    if ex.error is not None and ex.status is None:
-        return "timeout" not in ex.error  # a hang costs the timeout once, not four times
-    return ex.status in RETRY_STATUSES
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which attempts are retried, how often, and how long to wait in between.
+
+    `statuses` (429, 502/503/504) and connection errors are retried up to `max_retries` times; a
+    timeout is not (a hang costs the timeout once, not four times). The wait honours
+    `retry-after-ms` / `retry-after`, else backs off exponentially (`backoff_s * 2**attempt` plus
+    up to `jitter_s`), and is never longer than `max_wait_s`: `RetryPolicy(max_wait_s=0)` retries
+    without waiting (tests)."""
+
+    statuses: frozenset[int] = RETRY_STATUSES
+    max_retries: int = MAX_RETRIES
+    max_wait_s: float = MAX_RETRY_WAIT_S
+    backoff_s: float = 0.5
+    jitter_s: float = 0.25
+
+    def retryable(self, ex: Exchange) -> bool:
+        if ex.error is not None and ex.status is None:
+            return "timeout" not in ex.error
+        return ex.status in self.statuses
+
+    def wait_s(self, ex: Exchange, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt + 1`, whatever the headers say."""
+        if _retry_wait is not None:
+            return _retry_wait(ex, attempt)
+        for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            raw = ex.headers.get(name)
+            if raw:
+                try:
+                    return min(self.max_wait_s, max(0.0, float(raw) * scale))
+                except ValueError:
+                    pass
+        return min(self.max_wait_s, self.backoff_s * 2**attempt + _JITTER.uniform(0, self.jitter_s))
 
 
-def _retry_wait(ex: Exchange, attempt: int) -> float:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = ex.headers.get(name)
-        if raw:
-            try:
-                return min(MAX_RETRY_WAIT_S, max(0.0, float(raw) * scale))
-            except ValueError:
-                pass
-    return min(MAX_RETRY_WAIT_S, 0.5 * 2**attempt + _JITTER.uniform(0, 0.25))
-
-
+# To go: tests/test_hostile.py still assigns this module hook; a test passes RetryPolicy(max_wait_s=...) instead.
+_retry_wait: Callable[[Exchange, int], float] | None = None
 # Our own generator: the global one is reseeded by Hypothesis while a fuzz check generates.
 _JITTER = random.Random()
 

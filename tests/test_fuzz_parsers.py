@@ -27,7 +27,7 @@ from conformance.catalog import load_catalog
 from conformance.checks import Session, run_check
 from conformance.providers import ModelConfig, Provider
 from conformance.runner import cases
-from conformance.transport import ProviderClient
+from conformance.transport import ProviderClient, RetryPolicy
 
 # openai-python's pydantic models warn when they serialise the garbage they were handed; expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydantic.main")
@@ -36,7 +36,7 @@ KEY = "sk-fuzz-parsers-5d1c"
 FUZZ_CHECKS = ("tools.args_schema_fuzz", "chat.unicode_fuzz", "errors.param_fuzz")
 SLOW_CHECKS = ("client.openai_node",)  # a node process per run: exercised in the table below only
 EXAMPLES = 100
-ORIGINAL_RETRY_WAIT = transport._retry_wait  # before the fixture below replaces it
+NO_WAITS = RetryPolicy(max_wait_s=0.0)  # 429/503 are retried at once; the back-off is tested in test_transport.py
 
 CHAT = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "chat-model", "system_fingerprint": "fp",
@@ -219,8 +219,8 @@ def provider() -> Provider:
 
 def run_checks(plan: dict[str, Any], only: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()) -> list[Any]:
     p = provider()
-    session = Session(p, client=ProviderClient(p, transport=httpx.MockTransport(handler_for(plan))),
-                      options={"hypothesis_examples": 2})
+    client = ProviderClient(p, transport=httpx.MockTransport(handler_for(plan)), retry=NO_WAITS)
+    session = Session(p, client=client, options={"hypothesis_examples": 2})
     try:
         return [
             run_check(session, case.spec, case.model)
@@ -233,14 +233,6 @@ def run_checks(plan: dict[str, Any], only: tuple[str, ...] | None = None, skip: 
 
 def crashes(results: list[Any]) -> list[str]:
     return [f"{r.check}: {r.message}" for r in results if r.message.startswith("internal error")]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def no_retry_waits() -> Iterator[None]:
-    # 429/503 are retried; the back-off itself is tested in test_transport.py.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(transport, "_retry_wait", lambda ex, attempt: 0.0)
-        yield
 
 
 # --- the properties ---------------------------------------------------------------------------------
@@ -315,6 +307,6 @@ def test_fuzz_and_node_checks_survive_garbage(name: str) -> None:
 @settings(max_examples=200, derandomize=True, database=None, deadline=None)
 def test_retry_wait_is_bounded_whatever_the_header_says(value: str, attempt: int) -> None:
     ex = transport.Exchange("GET", "http://x.invalid", {}, None, status=429, headers={"retry-after": value})
-    wait = ORIGINAL_RETRY_WAIT(ex, attempt)
+    wait = RetryPolicy().wait_s(ex, attempt)
     assert 0.0 <= wait <= transport.MAX_RETRY_WAIT_S
 

@@ -23,7 +23,7 @@ from conformance.providers import ModelConfig, Provider
 from conformance.redact import Redactor
 from conformance.results import CheckResult, Evidence, Finding, Status, Tokens
 from conformance.schemas import SchemaError
-from conformance.transport import Exchange, ProviderClient, Request
+from conformance.transport import Exchange, ProviderClient, Request, RetryPolicy
 
 
 class Outcome(Exception):
@@ -93,13 +93,18 @@ DEFAULT_OPTIONS: dict[str, Any] = {"hypothesis_examples": 5, "hypothesis_seed": 
 class Session:
     """Per-process state for one provider: its recording client, the probe cache, the circuit
     breaker (after consecutive transport failures the provider is treated as down and the rest of
-    its requests end at once as `error`) and the token budget (`budget_tokens`)."""
+    its requests end at once as `error`) and the token budget (`budget_tokens`). `retry` is the
+    retry policy of the client it builds (a given `client` has its own)."""
 
     def __init__(
-        self, provider: Provider, client: ProviderClient | None = None, options: dict[str, Any] | None = None
+        self,
+        provider: Provider,
+        client: ProviderClient | None = None,
+        options: dict[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.provider = provider
-        self.client = client or ProviderClient(provider)
+        self.client = client or ProviderClient(provider, retry=retry)
         # Run-wide settings checks may read: hypothesis_examples, hypothesis_seed.
         self.options: dict[str, Any] = {**DEFAULT_OPTIONS, **(options or {})}
         self._cache: dict[tuple[str, str, int], Exchange] = {}
@@ -123,16 +128,8 @@ class Session:
 
     def send(self, request: Request) -> Exchange:
         """Send unless the breaker is open or the budget is spent; account tokens and failures."""
-        refused: list[str] = []
-
-        def gate() -> str | None:
-            reason = self._refusal()
-            if reason:
-                refused.append(reason)
-            return reason
-
-        ex = self.client.send(request, gate=gate)
-        if refused:
+        ex = self.client.send(request, gate=self._refusal)
+        if ex.refused:
             return ex  # refused unsent: not a provider failure (it still carries the request and its curl)
         with self._guard:
             if ex.status is None:
