@@ -2,8 +2,15 @@
 
 Everything that renders or compares runs (report/, diff, merge, gate) reads these records and
 nothing else. Records are frozen and serialise to plain JSON; `results.json` is the canonical
-file (documented by `conformance/data/schemas/results.schema.json`), and workers stream records as JSON lines so
-an interrupted run still leaves everything it finished.
+file (documented by `conformance/data/schemas/results.schema.json`), and workers stream records as
+JSON lines so an interrupted run still leaves everything it finished.
+
+The records: CheckResult (+ Tokens, Expectation, and its Evidence: ExchangeRecord, SchemaError,
+Finding, which live in conformance/evidence.py and are re-exported here), RunMetadata,
+ProviderSnapshot and CatalogSnapshot (what the providers and checks were at run time), RunResults.
+Each has `to_dict` and `from_dict`; `from_dict` checks every type it reads (conformance/jsonshape.py),
+so a results.json from anywhere is read into records the reports can trust, or refused with a
+ValueError naming the place. Adding a field is a change to its record and to the schema.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Reports: results.json -> matrix.html and summary.md, plus diff, merge, history and the adoption gate.
 
 Data flows one way: `RunResults` (conformance.results) -> `matrix.build_matrix` (a view model of
-plain data) -> `html` / `markdown` renderers. `diff`, `merge`, `history` and `gate` read
+plain data: the grid, with `overview` for the header and provider summaries and `payload` for the
+evidence each cell opens) -> `html` / `markdown` renderers. `diff`, `merge`, `history` and `gate` read
 `RunResults` too and never touch markup. The CLI (conformance.cli) calls the functions exported here.
 """
 
