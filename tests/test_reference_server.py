@@ -126,7 +126,7 @@ def stream_text(chunks: list[dict[str, Any]], index: int = 0) -> str:
 
 
 def test_models_list_has_both_models(client, http):
-    assert {m.id for m in client.models.list()} == {"ref-chat", "ref-embed"}
+    assert {m.id for m in client.models.list()} == {"ref-chat", "ref-embed", "ref-text", "ref-reason", "ref-image"}
     no_findings("models_list", http.get("/models").json())
 
 

@@ -1,6 +1,8 @@
 """The models the reference server serves, and what each one is for.
 
-What lives here: the model table (`ref-chat` for chat, tools, structured output and logprobs;
+What lives here: the model table (`ref-chat` for chat, tools, structured output, logprobs and
+vision, on /chat/completions, /responses and /completions; `ref-text`, the same without vision;
+`ref-reason`, a reasoning model taking reasoning effort; `ref-image` for /images/generations;
 `ref-embed` for 64-dimension embeddings) and the limits the server enforces for them. What does
 not: the OpenAI wire shape of a model object (render.py).
 """
@@ -9,10 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CHAT_MODEL", "EMBED_DIMENSIONS", "EMBED_MODEL", "MODELS", "ModelCard", "find_model"]
+__all__ = [
+    "CHAT_MODEL", "EMBED_DIMENSIONS", "EMBED_MODEL", "IMAGE_MODEL", "MODELS", "REASON_MODEL", "TEXT_MODEL", "ModelCard",
+    "default_model", "find_model",
+]
 
 CHAT_MODEL = "ref-chat"
 EMBED_MODEL = "ref-embed"
+TEXT_MODEL = "ref-text"
+REASON_MODEL = "ref-reason"
+IMAGE_MODEL = "ref-image"
 EMBED_DIMENSIONS = 64
 CONTEXT_TOKENS = 131_072  # prompt tokens a chat request may carry
 MAX_COMPLETION_TOKENS = 16_384
@@ -25,10 +33,18 @@ OWNER = "openai-compat-conformance"
 @dataclass(frozen=True)
 class ModelCard:
     id: str
-    kind: str  # "chat" | "embeddings"
+    kind: str  # "chat" | "embeddings" | "images"
+    vision: bool = False  # reads image inputs (else a 400 for them)
+    reasoning: bool = False  # takes reasoning effort and reports reasoning tokens
 
 
-MODELS: tuple[ModelCard, ...] = (ModelCard(CHAT_MODEL, "chat"), ModelCard(EMBED_MODEL, "embeddings"))
+MODELS: tuple[ModelCard, ...] = (
+    ModelCard(CHAT_MODEL, "chat", vision=True),
+    ModelCard(EMBED_MODEL, "embeddings"),
+    ModelCard(TEXT_MODEL, "chat"),
+    ModelCard(REASON_MODEL, "chat", vision=True, reasoning=True),
+    ModelCard(IMAGE_MODEL, "images"),
+)
 
 
 def find_model(model_id: str) -> ModelCard | None:

@@ -7,7 +7,7 @@ and `n`. It answers the suite's prompts the way a capable real model would. What
 validation, usage and the wire shape of responses (server.py, validation.py, render.py).
 
 Rules, first match wins: tool calls (tools offered, tool_choice not none, last message not a tool
-result), then text: tool result, system word, user word, name recall, count, echo, fallback; then
+result), then text: tool result, vision (an image in the last user message: vision.py), system word, user word, name recall, count, echo, fallback; then
 `response_format` turns the text into JSON (json_object) or a schema instance (json_schema).
 
 The requests `respond()` refuses are those whose schema needs an instance too large to generate
@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from conformance.reference import vision
 from conformance.reference.errors import ApiError
 from conformance.reference.instances import MISSING, Hint, TooComplex, instance_for
 from conformance.reference.models import MAX_COMPLETION_TOKENS
@@ -68,6 +69,7 @@ class Message:
     text: str  # string content, or the text parts joined with "\n"
     tool_call_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    images: tuple[str, ...] = ()  # URLs of its image parts
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def _message(m: Mapping[str, Any]) -> Message:
         text=content_text(m.get("content")),
         tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None,
         tool_calls=calls,
+        images=vision.image_urls(m.get("content")),
     )
 
 
@@ -192,6 +195,9 @@ def _text_answer(request: ChatRequest) -> str:
     messages = request.messages
     if messages and messages[-1].role == "tool":
         return _tool_result_answer(messages)
+    last = next((m for m in reversed(messages) if m.role == "user"), None)
+    if last is not None and last.images:
+        return vision.answer(last.text, last.images)
     for m in messages:
         if m.role in ("system", "developer") and (found := _WORD_RULE.search(m.text)):
             return found.group(1)

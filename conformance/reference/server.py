@@ -43,16 +43,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from conformance.reference import render
+from conformance.reference import accounting, render, vision
 from conformance.reference.embeddings import embed, truncate
 from conformance.reference.errors import ApiError
 from conformance.reference.json_body import parse_json
 from conformance.reference.models import MODELS, ModelCard, find_model
 from conformance.reference.patterns import budget as regex_budget
 from conformance.reference.quirks import HookContext, QuirkSet, load_quirks
-from conformance.reference.responder import ChatRequest, respond
+from conformance.reference.responder import ChatRequest, content_text, respond
 from conformance.reference.tokens import count_tokens
-from conformance.reference.validation import check_chat, check_embeddings, prompt_tokens
+from conformance.reference.validation import check_chat, check_embeddings
 
 __all__ = ["ServerConfig", "add_serve_arguments", "config_from_args", "create_app", "serve", "serve_from_args"]
 
@@ -104,6 +104,7 @@ class _Reference:
         self._serial = itertools.count(1)
         self._nonce = os.urandom(8)
         self._window: collections.deque[float] = collections.deque()
+        self.prompt_cache = accounting.PromptCache()
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -212,9 +213,23 @@ class _Reference:
                 404, f"The model `{model_id[:200]}` does not exist or you do not have access to it.", code="model_not_found"
             )
         if card.kind != kind:
-            what = "a chat model" if kind == "chat" else "an embeddings model"
+            what = {"chat": "a chat model", "embeddings": "an embeddings model"}.get(kind, "an image generation model")
             raise ApiError(400, f"The model `{card.id}` is not {what} and cannot be used on this endpoint.", param="model")
         return card
+
+    def gate(self, card: ModelCard, contents: list[Any], effort: Any, effort_param: str) -> None:
+        """The 400s a model gives for what it cannot do: images without vision, effort without reasoning."""
+        if not card.vision:
+            vision.refuse_images(card.id, contents)
+        if effort is not None and not card.reasoning:
+            raise accounting.refuse_effort(card.id, effort_param)
+
+    def usage(self, card: ModelCard, turns: list[tuple[str, str]], generated: int, effort: Any) -> dict[str, Any]:
+        """A chat usage object: prompt caching from this server's cache, reasoning tokens for a reasoning model."""
+        pieces = accounting.prompt_pieces(turns)
+        hidden = accounting.reasoning_tokens(effort) if card.reasoning else 0
+        cached = self.prompt_cache.lookup_and_add(pieces)
+        return render.usage(len(pieces), generated + hidden, cached=cached, reasoning=hidden)
 
     # --- endpoints -------------------------------------------------------------------------------
 
@@ -248,12 +263,15 @@ class _Reference:
 
     def _chat_in_budget(self, request: Request, raw: bytes) -> Response:
         card, seen = self.admit_body(request, raw, "chat")
+        messages = [m for m in seen.get("messages") or [] if isinstance(m, Mapping)]
+        self.gate(card, [m.get("content") for m in messages], seen.get("reasoning_effort"), "reasoning_effort")
         context = HookContext(request=seen)
         completions = self.quirks.apply("completions", respond(ChatRequest.from_body(seen)), context)
         generated = sum(c.tokens for c in completions)
         top = (seen.get("top_logprobs") or 0) if seen.get("logprobs") else None
         _within_answer_budget(generated, top, len(completions))
-        counted = render.usage(prompt_tokens(seen.get("messages") or []), generated)
+        turns = [(str(m.get("role")), content_text(m.get("content"))) for m in messages]
+        counted = self.usage(card, turns, generated, seen.get("reasoning_effort"))
         use = self.quirks.apply("chat_usage", counted, context)
         context = HookContext(request=seen, usage=use)
         envelope = render.Envelope(self._id("chatcmpl-", 29), int(time.time()), card.id, FINGERPRINT)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from conformance.reference.accounting import EFFORTS
 from conformance.reference.errors import ApiError
 from conformance.reference.fields import (
     ABSENT,
@@ -341,7 +342,10 @@ def _misc(obj: Mapping[str, Any]) -> None:
                 raise invalid_value(f"modalities[{k}]", mode, ("text", "audio"))
             if mode == "audio":
                 raise unsupported("modalities", "This model does not support the 'audio' modality.")
-    for key in ("audio", "reasoning_effort", "verbosity", "web_search_options"):
+    effort = read_string(obj, "reasoning_effort", "reasoning_effort")
+    if effort is not None and effort not in EFFORTS:
+        raise invalid_value("reasoning_effort", effort, tuple(EFFORTS))
+    for key in ("audio", "verbosity", "web_search_options"):
         if obj.get(key) is not None:
             raise unsupported(key)
     for key in ("prediction", "moderation", "prompt_cache_options"):
