@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from PIL import Image
 
-__all__ = ["COLOURS", "FONT", "MAX_PIXELS", "colour_name", "data_url", "digit", "open_image", "read_digit", "solid"]
+__all__ = ["COLOURS", "FONT", "MAX_PIXELS", "colour_name", "data_url", "digit", "encode", "open_image", "read_digit", "solid"]
 
 MAX_PIXELS = 4096 * 4096  # larger images are refused before decoding (a decompression bomb costs nothing to send)
 COLOURS: Mapping[str, tuple[int, int, int]] = {
@@ -49,7 +49,8 @@ FONT: Mapping[str, tuple[str, ...]] = {
 _FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg")}
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
+def encode(image: Image.Image, fmt: str) -> bytes:
+    """The image as PNG or JPEG bytes."""
     out = io.BytesIO()
     image.save(out, _FORMATS[fmt][0], **({"quality": 90} if fmt == "jpeg" else {}))
     return out.getvalue()
@@ -57,7 +58,7 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 
 def solid(colour: str, fmt: str = "png", size: tuple[int, int] = (64, 64)) -> bytes:
     """A `size` image of one named colour, as PNG or JPEG bytes."""
-    return _encode(Image.new("RGB", size, COLOURS[colour]), fmt)
+    return encode(Image.new("RGB", size, COLOURS[colour]), fmt)
 
 
 def digit(value: str, fmt: str = "png", cell: int = 16) -> bytes:
@@ -69,7 +70,7 @@ def digit(value: str, fmt: str = "png", cell: int = 16) -> bytes:
             if mark == "#":
                 box = ((x + 2) * cell, (y + 2) * cell, (x + 3) * cell - 1, (y + 3) * cell - 1)
                 image.paste(COLOURS["black"], box)
-    return _encode(image, fmt)
+    return encode(image, fmt)
 
 
 def data_url(data: bytes, fmt: str = "png") -> str:

@@ -1,7 +1,7 @@
 """The reference server: an OpenAI-compatible HTTP API in front of the rule-based reference model.
 
 What lives here: `ServerConfig`, `create_app()` (the Starlette app: /v1/models, /v1/models/{id},
-/v1/chat/completions with SSE streaming, /v1/embeddings), the per-app state (API key check,
+/v1/chat/completions with SSE streaming, /v1/embeddings; the newer routes come from surface.py), the per-app state (API key check,
 sliding-window rate limit, simulated latency, response ids) and the calls into the quirk hook
 points; `serve()` and the `conformance serve` argument helpers. What does not: validation
 (json_body.py, validation.py), the model (responder.py, embeddings.py), wire shapes (render.py),
@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from conformance.reference import accounting, render, vision
+from conformance.reference import accounting, render, surface, vision
 from conformance.reference.embeddings import embed, truncate
 from conformance.reference.errors import ApiError
 from conformance.reference.json_body import parse_json
@@ -352,6 +352,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         Route("/v1/models/{model_id:path}", state.endpoint(state.retrieve_model), methods=["GET"]),
         Route("/v1/chat/completions", state.endpoint(state.chat), methods=["POST"]),
         Route("/v1/embeddings", state.endpoint(state.embeddings), methods=["POST"]),
+        *surface.routes(state),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: state.http_error})
     app.router.redirect_slashes = False  # a redirect is not an OpenAI answer; trailing slashes get 404
