@@ -95,8 +95,8 @@ def open_image(data: bytes) -> Image.Image:
 def colour_name(image: Image.Image) -> str:
     """The named colour nearest to the image's mean colour."""
     small = image.resize((16, 16))
-    pixels = list(small.getdata())
-    mean = tuple(sum(p[i] for p in pixels) / len(pixels) for i in range(3))
+    raw = small.tobytes()  # R, G, B per pixel
+    mean = tuple(sum(raw[i::3]) / (len(raw) // 3) for i in range(3))
     return min(COLOURS, key=lambda name: sum((a - b) ** 2 for a, b in zip(COLOURS[name], mean)))
 
 
@@ -107,7 +107,7 @@ def read_digit(image: Image.Image) -> str | None:
     if box is None:
         return None
     cells = grey.crop(box).resize((5, 7), Image.Resampling.BOX)
-    ink = [v >= 128 for v in cells.getdata()]
+    ink = [v >= 128 for v in cells.tobytes()]
 
     def distance(glyph: tuple[str, ...]) -> int:
         return sum((mark == "#") != seen for mark, seen in zip("".join(glyph), ink))
