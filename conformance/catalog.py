@@ -1,7 +1,8 @@
 """The check catalog: loads `catalog.yaml` (the one list of checks) into frozen CheckSpec objects.
 
 Check functions live in `conformance.checks`; this module only knows what each check is
-(id, area, level, kind, what it needs, title, spec reference, rationale), never how it runs.
+(id, area, level, kind, what it needs, how a clean refusal of its request counts, title, spec
+reference, rationale), never how it runs.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 import yaml
 
-from conformance.results import Kind, Level
+from conformance.providers import CAPABILITIES
+from conformance.results import Kind, Level, Status
 
-NEEDS = ("provider", "chat", "tools", "embeddings")
+NEEDS = ("provider", *CAPABILITIES)  # "provider": the check runs once per provider, on no model
+REFUSALS = {"fail": Status.FAIL, "unsupported": Status.UNSUPPORTED}
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class CheckSpec:
     title: str
     spec: str
     rationale: str
+    refusal: Status = Status.FAIL  # a clean 4xx refusal of the check's request: fail, or unsupported
 
     @property
     def area(self) -> str:
@@ -92,6 +96,7 @@ def load_catalog() -> Catalog:
             title=c["title"],
             spec=c["spec"],
             rationale=c["rationale"],
+            refusal=REFUSALS[c.get("refusal", "fail")],
         )
         for c in data["checks"]
     )

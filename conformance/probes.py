@@ -22,6 +22,7 @@ SYSTEM_PROMPT = f"You are a test fixture. Whatever the user says, reply with onl
 NAME = "Zorblax"
 PARTS_WORD = "PINEAPPLE"
 UNICODE_TEXT = "Grüße, café — 你好，世界 — Привет — مرحبا — 👋🏽🎉"
+ECHO_PROMPT = "Repeat the text between the markers exactly, without the markers: <<<{}>>>"
 TOOL_RESULT = {"city": "Paris", "temperature_c": 37, "conditions": "purple hail"}
 INVALID_KEY = "sk-conformance-invalid-key-0000000000000000"
 UNKNOWN_MODEL = "conformance-no-such-model-7f3a"
@@ -144,7 +145,7 @@ PROBES: dict[str, ProbeBuilder] = {
     ),
     "chat_unicode": lambda m: _chat(
         m,
-        [_user(f"Repeat the text between the markers exactly, without the markers: <<<{UNICODE_TEXT}>>>")],
+        [_user(ECHO_PROMPT.format(UNICODE_TEXT))],
         cap=max(m.token_cap, 96),
     ),
     "chat_logprobs": lambda m: _chat(m, [_user("Say hello in one short sentence.")], logprobs=True, top_logprobs=2),

@@ -9,7 +9,6 @@ from conformance.checks import (  # noqa: F401  (imported to register their chec
     client_node,
     embeddings,
     errors,
-    fuzz,
     models,
     stream,
     structured,

@@ -63,7 +63,7 @@ class Skip(Outcome):
 
 
 class NoVerdict(Outcome):
-    """No verdict could be reached (network, timeout, rate limit, token cap too low)."""
+    """No verdict could be reached (network, timeout, rate limit, token cap reached)."""
 
     status = Status.ERROR
 
@@ -87,7 +87,6 @@ def check(check_id: str) -> Callable[[CheckFn], CheckFn]:
 
 
 BREAKER_THRESHOLD = 3
-DEFAULT_OPTIONS: dict[str, Any] = {"hypothesis_examples": 5, "hypothesis_seed": 20261125}
 
 
 class Session:
@@ -105,8 +104,8 @@ class Session:
     ) -> None:
         self.provider = provider
         self.client = client or ProviderClient(provider, retry=retry)
-        # Run-wide settings checks may read: hypothesis_examples, hypothesis_seed.
-        self.options: dict[str, Any] = {**DEFAULT_OPTIONS, **(options or {})}
+        # Run-wide settings checks may read: hypothesis_examples, hypothesis_seed (defaults: checks/property.py).
+        self.options: dict[str, Any] = dict(options or {})
         self._cache: dict[tuple[str, str, int], Exchange] = {}
         self._locks: dict[tuple[str, str, int], threading.Lock] = {}
         self._guard = threading.Lock()

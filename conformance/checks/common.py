@@ -1,22 +1,27 @@
 """Helpers shared by the checks: turning an exchange into a usable body or a verdict.
 
 The rules here are the suite's general ones, so that every check applies them the same way:
-- no response / timeout / 429 after retries / 502-504 / a 2xx body that broke off  -> `error`
-  (no verdict reached);
-- a clean 4xx with an OpenAI-shaped error body for an optional feature -> `unsupported`;
+- `reply_of` classifies what came back for a request (no answer, busy, a 2xx, a 4xx...), once,
+  for every check and for the property runner;
+- for a valid request: no response / timeout / 429 after retries / 502-504 / a 2xx body that
+  broke off -> `error` (no verdict reached);
+- a clean 4xx with an OpenAI-shaped error body -> `unsupported` where the catalog says the check's
+  feature may be refused (`refusal: unsupported` in catalog.yaml), else `fail`;
 - any other non-2xx for a valid request -> `fail`;
 - a 2xx body that is not a JSON object, or is an error body -> `fail`;
 - a stream that reports an error mid-way (OpenAI's own way) -> `error` with the evidence;
 - an answer the token cap cut (finish_reason "length") cannot be failed for what it lacks or
-  for how it ends: `judged_unless_capped` turns such a failure into `error` "token cap reached"
-  (a model that never stops, a tiny random-weight model, a verbose reasoning model). Only the
-  checks whose subject is the cap (chat.max_tokens, chat.max_completion_tokens) judge cut answers.
+  for how it ends: `cap_reached` is the one wording of that `error` ("token cap reached"), and
+  `judged_unless_capped` turns such a failure into it (a model that never stops, a tiny
+  random-weight model, a verbose reasoning model). Only the checks whose subject is the cap
+  (chat.max_tokens, chat.max_completion_tokens) judge cut answers.
 Behaviour checks read bodies leniently, the way a tolerant client would; schema strictness
 belongs to the wire checks that own each shape.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import unicodedata
@@ -25,14 +30,53 @@ from contextlib import contextmanager
 from typing import Any
 
 from conformance.chat_stream import ChatStream
-from conformance.checks.base import Fail, NoVerdict, Unsupported
+from conformance.checks.base import Context, Fail, NoVerdict, Unsupported
+from conformance.results import Status
 from conformance.schemas import SchemaError, validate
-from conformance.transport import NOT_JSON, Exchange
+from conformance.transport import NOT_JSON, RATE_LIMITED, UNAVAILABLE, Exchange
 
-UNAVAILABLE = frozenset({502, 503, 504})
+
+class Reply(enum.Enum):
+    """What came back for a request, before anyone reads the body."""
+
+    UNSENT = "refused unsent"  # the session's gate: circuit open, token budget spent
+    NO_RESPONSE = "no response"  # a transport error before any status
+    HUNG = "hung"  # a timeout before any status
+    UNFINISHED = "unfinished"  # a status, then the body timed out or never ended
+    BUSY = "busy"  # 429 or 502/503/504, still so after the retries
+    SUCCESS = "success"  # a 2xx, whole (or cut for size: `truncated`)
+    BROKE_OFF = "broke off"  # a 2xx whose connection closed mid-body
+    CLIENT_ERROR = "client error"  # any other 4xx
+    SERVER_ERROR = "server error"  # any other 5xx
+    OTHER = "other status"  # 1xx, 3xx
+
+
+# No answer a verdict can be taken on, whatever the request was.
+NO_ANSWER = frozenset({Reply.UNSENT, Reply.NO_RESPONSE, Reply.HUNG, Reply.BUSY})
+
+
+def reply_of(ex: Exchange) -> Reply:
+    """The one classification of an exchange's outcome (checks and the property runner read it)."""
+    error = ex.error or ""
+    if ex.refused:
+        return Reply.UNSENT
+    if ex.status is None:
+        return Reply.HUNG if "timeout" in error else Reply.NO_RESPONSE
+    if "timeout" in error or "not finished" in error:
+        return Reply.UNFINISHED
+    if ex.status == RATE_LIMITED or ex.status in UNAVAILABLE:
+        return Reply.BUSY
+    if 400 <= ex.status < 500:
+        return Reply.CLIENT_ERROR
+    if ex.status >= 500:
+        return Reply.SERVER_ERROR
+    if not 200 <= ex.status < 300:
+        return Reply.OTHER
+    return Reply.BROKE_OFF if ex.error and not ex.truncated else Reply.SUCCESS
 
 
 def excerpt(value: Any, limit: int = 160) -> str:
+    """`value` shown in a message: a string as it is, anything else as JSON; cut at `limit` with "…"."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -49,37 +93,44 @@ def error_message(ex: Exchange) -> str:
     return excerpt(ex.text, 200)
 
 
-def _status_verdict(ex: Exchange, optional: bool, what: str) -> None:
-    """Raise the verdict for an exchange that did not produce a usable 2xx response."""
-    if ex.status is None:
+def unsupported_if_refused(ctx: Context, ex: Exchange, what: str) -> None:
+    """Raise `unsupported` when `ex` is a clean refusal (a 4xx with an OpenAI-shaped error body)
+    and the catalog says this check's feature may be refused."""
+    if ctx.spec.refusal is Status.UNSUPPORTED and reply_of(ex) is Reply.CLIENT_ERROR and is_openai_error(ex.json_body):
+        raise Unsupported(f"{what} refused cleanly: {ex.status} {error_message(ex)}")
+
+
+def _status_verdict(ctx: Context, ex: Exchange, what: str) -> None:
+    """Raise the verdict for an exchange of a valid request that gave no usable 2xx response."""
+    reply = reply_of(ex)
+    if reply in (Reply.UNSENT, Reply.NO_RESPONSE, Reply.HUNG):
         raise NoVerdict(f"no response from the provider: {ex.error}")
-    if ex.error and ("timeout" in ex.error or "not finished" in ex.error):
+    if reply is Reply.UNFINISHED:
         raise NoVerdict(f"the response did not finish: {ex.error}")
-    if ex.status == 429:
+    if reply is Reply.BUSY and ex.status == RATE_LIMITED:
         raise NoVerdict(f"rate limited (429) after {ex.retries} retries: {error_message(ex)}")
-    if ex.status in UNAVAILABLE:
+    if reply is Reply.BUSY:
         raise NoVerdict(f"provider unavailable ({ex.status}) after {ex.retries} retries: {error_message(ex)}")
-    if 400 <= ex.status < 500:
-        if optional:
-            if is_openai_error(ex.json_body):
-                raise Unsupported(f"{what} refused cleanly: {ex.status} {error_message(ex)}")
+    if reply is Reply.CLIENT_ERROR:
+        unsupported_if_refused(ctx, ex, what)
+        if ctx.spec.refusal is Status.UNSUPPORTED:
             raise Fail(
                 f"{what} refused with {ex.status}, but the error body is not OpenAI-shaped "
                 f"({excerpt(ex.text)}), so clients cannot tell a refusal from a failure"
             )
         raise Fail(f"a valid request was rejected: received {ex.status} {error_message(ex)}; expected 200")
-    if ex.status >= 500:
+    if reply is Reply.SERVER_ERROR:
         raise Fail(f"server error on a valid request: received {ex.status} {error_message(ex)}")
-    if not 200 <= ex.status < 300:
+    if reply is Reply.OTHER:
         raise Fail(f"unexpected status {ex.status} for a valid request")
-    if ex.error and not ex.truncated:  # e.g. the connection closed mid-body: what arrived is not the answer
+    if reply is Reply.BROKE_OFF:  # e.g. the connection closed mid-body: what arrived is not the answer
         raise NoVerdict(f"the {ex.status} response broke off before it was complete: {ex.error}")
 
 
-def require_json(ex: Exchange, *, optional: bool = False, what: str = "the request") -> dict[str, Any]:
+def require_json(ctx: Context, ex: Exchange, *, what: str = "the request") -> dict[str, Any]:
     """The 2xx JSON object body of an exchange, or the verdict why there is none."""
     if ex.status is None or not 200 <= ex.status < 300 or ex.error:
-        _status_verdict(ex, optional, what)
+        _status_verdict(ctx, ex, what)
     if ex.truncated:
         raise Fail(f"response body too large: {ex.error}")
     body = ex.json_body
@@ -92,10 +143,10 @@ def require_json(ex: Exchange, *, optional: bool = False, what: str = "the reque
     return body
 
 
-def require_stream(ex: Exchange, *, optional: bool = False, what: str = "the streamed request") -> ChatStream:
+def require_stream(ctx: Context, ex: Exchange, *, what: str = "the streamed request") -> ChatStream:
     """The decoded chat stream of a 2xx exchange; a mid-stream error event is `error`, not `fail`."""
     if ex.status is None or not 200 <= ex.status < 300 or (ex.error and not ex.truncated):
-        _status_verdict(ex, optional, what)
+        _status_verdict(ctx, ex, what)
     if ex.truncated:
         if "not finished" in (ex.error or ""):
             raise Fail(f"the stream never ended: {ex.error}")
@@ -130,27 +181,28 @@ def text_of(content: Any) -> str:
 
 
 def answer_text(body: dict[str, Any]) -> str:
-    """The text of choices[0], failing with "token cap too low" where a capped answer is empty."""
+    """The text of choices[0]; no verdict ("token cap reached") where the cap left it empty."""
     choice = first_choice(body)
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     if "content" not in message and not message.get("tool_calls"):
         raise Fail(f"choices[0].message has no content: received {excerpt(message)}")
     text = text_of(message.get("content"))
     if not text.strip() and choice.get("finish_reason") == "length":
-        raise NoVerdict(
-            "token cap too low: the answer is empty with finish_reason 'length' "
-            "(a reasoning model spends hidden tokens first; raise token_cap for this model)"
-        )
+        raise cap_reached("the answer")
     return text
 
 
 def stream_answer(stream: ChatStream) -> str:
+    """The text of choice 0 of a stream; no verdict ("token cap reached") where the cap left it empty."""
     text = stream.text(0)
-    if not text.strip():
-        finishes = [c.get("finish_reason") for ch in stream.chunks for c in (ch.get("choices") or []) if isinstance(c, dict)]
-        if "length" in finishes:
-            raise NoVerdict("token cap too low: the streamed answer is empty with finish_reason 'length'")
+    if not text.strip() and "length" in stream_finishes(stream):
+        raise cap_reached("the streamed answer")
     return text
+
+
+def stream_finishes(stream: ChatStream) -> list[Any]:
+    """Every finish_reason the stream's choices carried, in order (null ones included)."""
+    return [c.get("finish_reason") for ch in stream.chunks for c in (ch.get("choices") or []) if isinstance(c, dict)]
 
 
 CAP_PARAMS = ("max_completion_tokens", "max_tokens")
@@ -198,13 +250,20 @@ def _first_choice_entries(chunks: list[dict[str, Any]]) -> Iterator[dict[str, An
                 yield choice
 
 
-def cap_reached(ex: Exchange, what: str, instead: str) -> NoVerdict:
-    """The `error` for an answer the token cap cut: `instead` is the failure it would otherwise be."""
-    cap = request_cap(ex)
-    sent = f"{cap[0]}={cap[1]}" if cap else "the provider's own limit"
+def cap_reached(what: str, ex: Exchange | None = None, instead: str | None = None) -> NoVerdict:
+    """The one wording of "the token cap cut this answer, so it has no verdict" (status `error`).
+
+    `what` names what was cut ("the answer", "the tools_auto tool call"); `ex` tells the cap that
+    was sent; `instead` is the failure the cut answer would otherwise be, None when the cap came
+    before anything was written (a reasoning model spends hidden tokens first)."""
+    cap = request_cap(ex) if ex is not None else None
+    sent = f"{cap[0]}={cap[1]}" if cap else ("the provider's own limit" if ex is not None else "the token cap")
+    cut = f"token cap reached: {what} was cut at {sent} (finish_reason 'length')"
+    if instead is None:
+        return NoVerdict(f"{cut} before anything was written (raise token_cap for this model)")
     return NoVerdict(
-        f"token cap reached: {what} was cut at {sent} (finish_reason 'length'), so it cannot be judged "
-        f"(raise token_cap for this model); judged as cut it would be: {excerpt(instead, 240)}"
+        f"{cut}, so it cannot be judged (raise token_cap for this model); "
+        f"judged as cut it would be: {excerpt(instead, 240)}"
     )
 
 
@@ -220,7 +279,7 @@ def judged_unless_capped(ex: Exchange, what: str) -> Iterator[None]:
         yield
     except Fail as failure:
         if cut_at_cap(ex):
-            raise cap_reached(ex, what, failure.message) from None
+            raise cap_reached(what, ex, failure.message) from None
         raise
 
 

@@ -55,12 +55,12 @@ def vectors(body: dict[str, Any], what: str, strict: bool = True) -> list[list[f
 
 
 def _single(ctx: Context, probe: str = "emb_single") -> list[float]:
-    return vectors(require_json(ctx.probe(probe)), probe, strict=False)[0]
+    return vectors(require_json(ctx, ctx.probe(probe)), probe, strict=False)[0]
 
 
 @check("embeddings.basic")
 def embeddings_basic(ctx: Context) -> str | None:
-    schema_fail("embeddings", require_json(ctx.probe("emb_single")), "the embeddings response")
+    schema_fail("embeddings", require_json(ctx, ctx.probe("emb_single")), "the embeddings response")
     for probe in ("emb_batch", "emb_base64"):  # judged where they succeeded; refusals are other checks' business
         ex = ctx.probe(probe)
         if ex.ok and isinstance(ex.json_body, dict):
@@ -71,7 +71,7 @@ def embeddings_basic(ctx: Context) -> str | None:
 @check("embeddings.shape")
 def embeddings_shape(ctx: Context) -> str | None:
     for probe in ("emb_single", "emb_batch"):
-        vecs = vectors(require_json(ctx.probe(probe)), probe)
+        vecs = vectors(require_json(ctx, ctx.probe(probe)), probe)
         lengths = sorted({len(v) for v in vecs})
         if len(lengths) > 1:
             raise Fail(f"{probe}: vectors of different lengths {lengths}")
@@ -80,7 +80,7 @@ def embeddings_shape(ctx: Context) -> str | None:
 
 @check("embeddings.batch")
 def embeddings_batch(ctx: Context) -> str | None:
-    batch = vectors(require_json(ctx.probe("emb_batch")), "emb_batch")
+    batch = vectors(require_json(ctx, ctx.probe("emb_batch")), "emb_batch")
     n = len(probes.EMBED_SENTENCES)
     if len(batch) != n:
         raise Fail(f"{n} inputs: received {len(batch)} vectors")
@@ -117,7 +117,7 @@ def decode_base64_f32(text: str) -> list[float]:
 
 
 def _base64_item(ctx: Context) -> Any:
-    body = require_json(ctx.probe("emb_base64"), what="encoding_format base64 (openai-python's default)")
+    body = require_json(ctx, ctx.probe("emb_base64"), what="encoding_format base64 (openai-python's default)")
     data = body.get("data")
     item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
     return item.get("embedding")
@@ -136,7 +136,7 @@ def embeddings_base64(ctx: Context) -> str | None:
     encoded = _base64_item(ctx)
     if isinstance(encoded, list):
         # Ignored, but what openai-python does with it still works: it decodes strings only.
-        vectors(require_json(ctx.probe("emb_base64")), "emb_base64", strict=False)
+        vectors(require_json(ctx, ctx.probe("emb_base64")), "emb_base64", strict=False)
         ctx.note("floats came back instead of base64 (see embeddings.base64_format); openai-python passes them through")
         return None
     if not isinstance(encoded, str):
@@ -157,7 +157,7 @@ def embeddings_base64(ctx: Context) -> str | None:
 
 @check("embeddings.dimensions")
 def embeddings_dimensions(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("emb_dimensions"), optional=True, what="dimensions")
+    body = require_json(ctx, ctx.probe("emb_dimensions"), what="dimensions")
     vec = vectors(body, "emb_dimensions", strict=False)[0]
     if len(vec) != probes.EMBED_DIMENSIONS:
         raise Fail(f"dimensions={probes.EMBED_DIMENSIONS}: received a vector of length {len(vec)}")
@@ -166,7 +166,7 @@ def embeddings_dimensions(ctx: Context) -> str | None:
 
 @check("embeddings.token_input")
 def embeddings_token_input(ctx: Context) -> str | None:
-    body = require_json(ctx.probe("emb_tokens"), optional=True, what="token-array input")
+    body = require_json(ctx, ctx.probe("emb_tokens"), what="token-array input")
     vecs = vectors(body, "emb_tokens", strict=False)
     if len(vecs) != 1:
         raise Fail(f"one token array: received {len(vecs)} vectors")
@@ -175,7 +175,7 @@ def embeddings_token_input(ctx: Context) -> str | None:
 
 @check("embeddings.semantic")
 def embeddings_semantic(ctx: Context) -> str | None:
-    vecs = vectors(require_json(ctx.probe("emb_batch")), "emb_batch", strict=False)
+    vecs = vectors(require_json(ctx, ctx.probe("emb_batch")), "emb_batch", strict=False)
     texts = probes.EMBED_SENTENCES
     if len(vecs) != len(texts):
         raise Fail(f"{len(texts)} inputs: received {len(vecs)} vectors")

@@ -1,18 +1,29 @@
-"""Checks of the errors area: status codes and error bodies for requests that must fail."""
+"""Checks of the errors area: status codes and error bodies for requests that must fail, and the
+property check errors.param_fuzz (generated invalid requests)."""
 
 from __future__ import annotations
 
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+
 from conformance import probes
 from conformance.checks.base import Context, Fail, NoVerdict, Skip, check
-from conformance.checks.common import error_message, excerpt, schema_fail
-from conformance.transport import NOT_JSON, Exchange
+from conformance.checks.common import NO_ANSWER, Reply, error_message, excerpt, is_openai_error, reply_of, schema_fail
+from conformance.checks.property import Judgement, PropertyRun, Verdict
+from conformance.providers import ModelConfig
+from conformance.transport import NOT_JSON, Exchange, Request
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 
 def _answered(ex: Exchange) -> Exchange:
-    if ex.status is None:
-        raise NoVerdict(f"no response from the provider: {ex.error}")
-    if ex.status in (429, 502, 503, 504):
+    reply = reply_of(ex)
+    if reply is Reply.BUSY:
         raise NoVerdict(f"provider busy or unavailable ({ex.status}) after {ex.retries} retries")
+    if reply in NO_ANSWER:
+        raise NoVerdict(f"no response from the provider: {ex.error}")
     return ex
 
 
@@ -74,7 +85,7 @@ def errors_shape(ctx: Context) -> str | None:
         if name == "err_auth" and not ctx.provider.api_key:
             continue
         ex = ctx.probe(name, ctx.model_for("chat"))
-        if ex.status is None or ex.status in (429, 502, 503, 504):
+        if reply_of(ex) in NO_ANSWER:
             continue
         body = ex.json_body
         if ex.status < 400 and not (isinstance(body, dict) and "error" in body):
@@ -122,3 +133,141 @@ def errors_status_matches_body(ctx: Context) -> str | None:
     if not answered:
         raise NoVerdict("no response to any invalid request: nothing to judge")
     return None
+
+
+# --- errors.param_fuzz: generated invalid requests ---------------------------------------------------
+
+# (JSON path, invalid value): each makes a valid chat request invalid under the OpenAI API
+# reference (CreateChatCompletionRequest): a wrong type, a value out of its documented range,
+# an unknown role, or a required member removed (value _ABSENT).
+_ABSENT = "<absent>"
+FIELD_MUTATIONS: tuple[tuple[str, Any], ...] = (
+    ("temperature", 7),
+    ("n", 0),
+    ("top_p", 3),
+    ("max_tokens", -5),
+    ("n", -1),
+    ("messages", _ABSENT),
+    ("messages", "this should be a list"),
+    ("messages", []),
+    ("messages[0].role", "wizard"),
+    ("model", _ABSENT),
+    ("temperature", -1),
+    ("temperature", "hot"),
+    ("top_p", -0.5),
+    ("n", "two"),
+    ("n", 1.5),
+    ("max_tokens", 0),
+    ("max_tokens", "ten"),
+    ("presence_penalty", 5),
+    ("frequency_penalty", -3),
+    ("stream", "yes"),
+    ("stop", 5),
+    ("model", 42),
+    ("model", ["a", "b"]),
+    ("messages", {"role": "user", "content": "hi"}),
+    ("messages", 42),
+    ("messages[0].role", ""),
+    ("messages[0].role", 7),
+    ("messages[0].role", _ABSENT),
+    ("messages[0].content", 42),
+    ("messages[0]", "hello"),
+    ("tools", "get_weather"),
+    ("response_format", {"type": "yaml"}),
+    ("stream_options", {"include_usage": "yes"}),
+)
+# Bodies that are not a JSON object at all (sent as application/json).
+BODY_MUTATIONS: tuple[str, ...] = ("[]", '"hello"', "42", "null", '{"model": ', "", "{}", '{"messages": [}')
+
+
+@functools.cache
+def invalid_requests() -> SearchStrategy[dict[str, Any]]:
+    """One or two field mutations of a valid request, or a body that is no JSON object; streamed or not."""
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.fixed_dictionaries({
+            "set": st.lists(st.sampled_from(FIELD_MUTATIONS), min_size=1, max_size=2, unique_by=lambda m: m[0]),
+            "stream": st.booleans(),
+        }),
+        st.fixed_dictionaries({"body": st.sampled_from(BODY_MUTATIONS), "stream": st.booleans()}),
+    )
+
+
+def _invalid_request(model: ModelConfig, example: dict[str, Any]) -> Request:
+    stream = bool(example.get("stream"))
+    headers = {"Content-Type": "application/json"}
+    if "body" in example:
+        return Request("POST", "/chat/completions", raw_body=example["body"].encode("utf-8"), headers=headers,
+                       stream=stream)
+    body: dict[str, Any] = {
+        "model": model.name,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 16,
+    }
+    if stream:
+        body["stream"] = True
+    for path, value in example["set"]:
+        _set(body, path, value)
+    return Request("POST", "/chat/completions", json=body, stream=stream)
+
+
+def _set(body: dict[str, Any], path: str, value: Any) -> None:
+    target: Any = body
+    key: Any = path
+    if path.startswith("messages[0]"):
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return  # an earlier mutation replaced the messages: nothing to reach into
+        target, rest = body["messages"], path[len("messages"):]
+        key = 0
+        if rest.startswith("[0]."):
+            target, key = target[0], rest[4:]
+            if not isinstance(target, dict):
+                return
+    if value == _ABSENT:
+        if isinstance(target, dict):
+            target.pop(key, None)
+    else:
+        target[key] = value
+
+
+def _describe_invalid(example: dict[str, Any]) -> str:
+    if "body" in example:
+        shown = f"body {example['body']!r}"
+    else:
+        shown = ", ".join(f"{p} removed" if v == _ABSENT else f"{p}={json.dumps(v)}" for p, v in example["set"])
+    return f"invalid request ({shown}{', streamed' if example.get('stream') else ''})"
+
+
+def _invalid_request_verdict(ex: Exchange, what: str) -> tuple[Verdict, str]:
+    """An invalid request must get a prompt 4xx with an OpenAI-shaped error body."""
+    reply = reply_of(ex)
+    if reply is Reply.HUNG:
+        return Verdict.FAIL, f"{what}: no answer, the request hung: {ex.error}"
+    if reply in (Reply.UNSENT, Reply.NO_RESPONSE):
+        return Verdict.UNJUDGED, f"no response: {ex.error}"
+    if reply is Reply.UNFINISHED:
+        return Verdict.FAIL, f"{what}: {ex.status} whose body never ended: {ex.error}"
+    if reply is Reply.BUSY:
+        return Verdict.UNJUDGED, f"busy or unavailable ({ex.status}) after {ex.retries} retries"
+    if reply in (Reply.SUCCESS, Reply.BROKE_OFF):
+        return Verdict.FAIL, f"{what} was accepted with {ex.status}: {excerpt(ex.text)!r}; expected a 4xx"
+    if reply is Reply.SERVER_ERROR:
+        return Verdict.FAIL, f"{what} got a server error {ex.status} {error_message(ex)!r}; expected a 4xx"
+    if reply is Reply.OTHER:
+        return Verdict.FAIL, f"{what} got {ex.status}; expected a 4xx"
+    if not is_openai_error(ex.json_body):
+        return Verdict.FAIL, f"{what} got {ex.status} without an OpenAI-shaped error body: {excerpt(ex.text)!r}"
+    return Verdict.PASS, ""
+
+
+@check("errors.param_fuzz")
+def errors_param_fuzz(ctx: Context) -> str | None:
+    model = ctx.model_for("chat")
+    run = PropertyRun(ctx)
+
+    def judge(example: dict[str, Any]) -> Judgement:
+        ex = run.send(_invalid_request(model, example))
+        return Judgement(*_invalid_request_verdict(ex, _describe_invalid(example)), exchanges=(ex,))
+
+    return run.run(invalid_requests(), judge, "generated invalid requests must get an OpenAI-shaped 4xx")

@@ -22,7 +22,7 @@ FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_ca
 
 
 def _basic(ctx: Context) -> ChatStream:
-    return require_stream(ctx.probe("stream_basic"))
+    return require_stream(ctx, ctx.probe("stream_basic"))
 
 
 def choice_entries(stream: ChatStream) -> list[tuple[int, int, dict[str, Any]]]:
@@ -40,7 +40,7 @@ def choice_entries(stream: ChatStream) -> list[tuple[int, int, dict[str, Any]]]:
 @check("stream.content_type")
 def stream_content_type(ctx: Context) -> str | None:
     ex = ctx.probe("stream_basic")
-    require_stream(ex)
+    require_stream(ctx, ex)
     media = ex.content_type.split(";", 1)[0].strip().lower()
     if media != "text/event-stream":
         raise Fail(f"streamed response content-type: received {ex.content_type!r}; expected 'text/event-stream'")
@@ -192,8 +192,8 @@ def stream_usage_default(ctx: Context) -> str | None:
 @check("stream.equivalence")
 def stream_equivalence(ctx: Context) -> str | None:
     what = "seed (for a reproducible comparison)"
-    streamed = stream_answer(require_stream(ctx.probe("equiv_stream"), optional=True, what=what))
-    plain = answer_text(require_json(ctx.probe("equiv_plain"), optional=True, what=what))
+    streamed = stream_answer(require_stream(ctx, ctx.probe("equiv_stream"), what=what))
+    plain = answer_text(require_json(ctx, ctx.probe("equiv_plain"), what=what))
     if " ".join(streamed.split()) != " ".join(plain.split()):
         raise Fail(f"streamed {excerpt(streamed)!r} differs from non-streamed {excerpt(plain)!r} at temperature 0, seed 7")
     return None

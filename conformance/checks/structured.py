@@ -17,7 +17,7 @@ from conformance.checks.common import answer_text, excerpt, judged_unless_capped
 
 def _json_content(ctx: Context, probe: str, what: str) -> object:
     ex = ctx.probe(probe)
-    body = require_json(ex, optional=True, what=what)
+    body = require_json(ctx, ex, what=what)
     text = answer_text(body)
     with judged_unless_capped(ex, "the JSON answer"):
         try:

@@ -27,7 +27,7 @@ def consistency_problem(usage: dict[str, Any], fields: tuple[str, ...] = COUNTS)
 
 @check("usage.present")
 def usage_present(ctx: Context) -> str | None:
-    usage = usage_of(require_json(ctx.probe("chat_basic")))
+    usage = usage_of(require_json(ctx, ctx.probe("chat_basic")))
     missing = [k for k in COUNTS if k not in usage]
     if missing:
         raise Fail(f"usage lacks {missing}: received {excerpt(usage)}")
@@ -37,7 +37,7 @@ def usage_present(ctx: Context) -> str | None:
 @check("usage.consistent")
 def usage_consistent(ctx: Context) -> str | None:
     for probe in ("chat_basic", "chat_count"):
-        problem = consistency_problem(usage_of(require_json(ctx.probe(probe))))
+        problem = consistency_problem(usage_of(require_json(ctx, ctx.probe(probe))))
         if problem:
             raise Fail(f"{probe}: {problem}")
     return None
@@ -45,8 +45,8 @@ def usage_consistent(ctx: Context) -> str | None:
 
 @check("usage.prompt_scales")
 def usage_prompt_scales(ctx: Context) -> str | None:
-    short = usage_of(require_json(ctx.probe("chat_basic"))).get("prompt_tokens")
-    long = usage_of(require_json(ctx.probe("chat_long_prompt"))).get("prompt_tokens")
+    short = usage_of(require_json(ctx, ctx.probe("chat_basic"))).get("prompt_tokens")
+    long = usage_of(require_json(ctx, ctx.probe("chat_long_prompt"))).get("prompt_tokens")
     if not isinstance(short, (int, float)) or not isinstance(long, (int, float)):
         raise Fail(f"prompt_tokens not numeric: short {excerpt(short)}, long {excerpt(long)}")
     if long <= short + 50:
@@ -55,7 +55,7 @@ def usage_prompt_scales(ctx: Context) -> str | None:
 
 
 def _stream_usage(ctx: Context) -> tuple[list[int], list[dict[str, Any]]]:
-    stream = require_stream(ctx.probe("stream_usage"), what="include_usage")
+    stream = require_stream(ctx, ctx.probe("stream_usage"), what="include_usage")
     found = [(n, c) for n, c in enumerate(stream.chunks) if c.get("usage") is not None]
     return [n for n, _ in found], [c for _, c in found]
 
@@ -92,7 +92,7 @@ def usage_stream_chunk_shape(ctx: Context) -> str | None:
 
 @check("usage.details_shape")
 def usage_details_shape(ctx: Context) -> str | None:
-    usage = usage_of(require_json(ctx.probe("chat_basic")))
+    usage = usage_of(require_json(ctx, ctx.probe("chat_basic")))
     present = 0
     for name in ("prompt_tokens_details", "completion_tokens_details"):
         details = usage.get(name)
@@ -109,7 +109,7 @@ def usage_details_shape(ctx: Context) -> str | None:
 
 @check("usage.embeddings")
 def usage_embeddings(ctx: Context) -> str | None:
-    usage = usage_of(require_json(ctx.probe("emb_single")))
+    usage = usage_of(require_json(ctx, ctx.probe("emb_single")))
     problem = consistency_problem(usage, ("prompt_tokens", "total_tokens"))
     if problem:
         raise Fail(problem)
