@@ -261,3 +261,35 @@ def test_garbage_to_new_routes_is_never_a_5xx(http: httpx.Client, route: str, bo
     assert reply.status_code < 500
     if reply.status_code >= 400:
         assert musts("error", reply.json()) == []
+
+
+# --- the pending quirks, seen on the wire --------------------------------------------------------
+
+
+def quirked(name: str, route: str, body: dict) -> httpx.Response:
+    with running_server(quirks=(name,)) as base:
+        return httpx.post(base + route, json=body, timeout=30)
+
+
+def test_surface_quirks_are_observable_on_the_wire() -> None:
+    assert quirked("responses_absent", "/responses", {"model": "ref-chat", "input": "Hi"}).headers["content-type"].startswith("text/html")
+    assert quirked("completions_absent", "/completions", {"model": "ref-chat", "prompt": "Hi"}).status_code == 404
+    names = {n for n, _ in sse(quirked("response_event_name_mismatch", "/responses", {"model": "ref-chat", "input": "Hi", "stream": True}).content)}
+    assert names == {"message"}
+    seqs = {d["sequence_number"] for _, d in sse(quirked("response_sequence_stuck", "/responses", {"model": "ref-chat", "input": "Hi", "stream": True}).content)}
+    assert seqs == {0}
+    body = quirked("response_arguments_object", "/responses", {"model": "ref-chat", "input": "Weather in Oslo?", "tools": [WEATHER]}).json()
+    assert body["output"][0]["arguments"] == {"city": "Oslo"}
+    body = quirked("response_capped_completed", "/responses", {"model": "ref-chat", "input": "Count from 1 to 99.", "max_output_tokens": 16}).json()
+    assert body["status"] == "completed"
+    body = quirked("completions_logprobs_ignored", "/completions", {"model": "ref-chat", "prompt": "Hi", "logprobs": 1}).json()
+    assert body["choices"][0]["logprobs"] is None
+    image = [{"type": "text", "text": "What colour?"}, {"type": "image_url", "image_url": {"url": images.data_url(images.solid("red"))}}]
+    body = quirked("vision_image_ignored", "/chat/completions", {"model": "ref-chat", "messages": [{"role": "user", "content": image}]}).json()
+    assert body["choices"][0]["message"]["content"] != "red"
+    body = quirked("images_url_instead_of_b64", "/images/generations", {"model": "ref-image", "prompt": "x", "size": "16x16", "response_format": "b64_json"}).json()
+    assert "url" in body["data"][0]
+    use = quirked("reasoning_not_in_totals", "/chat/completions", {"model": "ref-reason", "messages": [{"role": "user", "content": "Hi"}]}).json()["usage"]
+    assert use["completion_tokens"] < use["completion_tokens_details"]["reasoning_tokens"]
+    use = quirked("cached_exceeds_prompt", "/chat/completions", {"model": "ref-chat", "messages": [{"role": "user", "content": "Hi"}]}).json()["usage"]
+    assert use["prompt_tokens_details"]["cached_tokens"] > use["prompt_tokens"]

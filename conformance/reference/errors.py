@@ -36,11 +36,14 @@ class ApiError(Exception):
         self.code = code
         self.headers = dict(headers or {})
         self.body = body
+        self.raw: bytes | None = None  # an HTML body instead of JSON (quirks mimicking a missing route)
 
     def reply(self) -> ErrorReply:
         body = self.body
         if body is None:
             body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        if self.raw is not None:
+            return ErrorReply(self.status, body, dict(self.headers), raw=self.raw, media_type="text/html")
         return ErrorReply(self.status, body, dict(self.headers))
 
 

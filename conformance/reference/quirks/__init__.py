@@ -25,6 +25,8 @@ module holding their hooks:
     models_list         GET /models body                                      responses.py
     model_retrieve      GET /models/{id} body (may raise)                     responses.py
     error_reply         ErrorReply (status, body, headers) of every error     errors.py
+    endpoint_gate, responses_request, response_body, response_events, response_sse_events,
+    completions_request, completion_body, images_request, images_body           surface.py
 
 Families of near-identical quirks are tables (data) in those modules: `places.KeyEdit` rows for
 the quirks that remove or set one key, and small name -> row mappings registered by `hooks_from`.
@@ -34,7 +36,7 @@ The registry, the YAML loader and `QuirkSet` are in registry.py.
 from __future__ import annotations
 
 # Importing the hook modules fills the registry; nothing is registered anywhere else.
-from conformance.reference.quirks import chunks, completions, errors, requests, responses, sse  # noqa: F401
+from conformance.reference.quirks import chunks, completions, errors, requests, responses, sse, surface  # noqa: F401
 from conformance.reference.quirks.registry import (
     HOOK_POINTS,
     KINDS,

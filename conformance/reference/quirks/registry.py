@@ -55,6 +55,7 @@ class QuirkSpec:
     cite: str
     hooks: tuple[str, ...]  # the hook points its code runs at
     breaks: Mapping[str, str] = field(default_factory=dict)  # check id -> status it must get
+    pending: bool = False  # no check catches it yet: the quirk table test skips it
 
 
 class UnknownQuirkError(ValueError):
@@ -103,7 +104,7 @@ def parse_quirks(data: Any) -> tuple[QuirkSpec, ...]:
     if dupes:
         raise ValueError(f"quirks.yaml names a quirk twice: {dupes}")
     return tuple(
-        QuirkSpec(q["name"], q["kind"], q["description"], q["cite"], tuple(q["hooks"]), dict(q["breaks"]))
+        QuirkSpec(q["name"], q["kind"], q["description"], q["cite"], tuple(q["hooks"]), dict(q["breaks"]), q.get("pending", False))
         for q in data["quirks"]
     )
 

@@ -1,0 +1,95 @@
+"""Quirks of the 2026 surface: /responses, /completions, vision, images, reasoning, caching.
+
+Hook points: endpoint_gate, responses_request, response_body, response_events,
+response_sse_events, completions_request, images_body, chat_request, chat_usage. These quirks are
+`pending: true` in quirks.yaml until the checks that catch them exist (the checks helper fills
+`breaks` and drops `pending`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance.reference.errors import ApiError
+from conformance.reference.quirks.registry import HookContext, hook
+
+_HTML_404 = b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>"
+
+
+@hook("endpoint_gate", "responses_absent")
+def _responses_absent(value: Any, ctx: HookContext) -> Any:
+    if ctx.kind != "responses":
+        return value
+    err = ApiError(404, "Not Found")
+    err.raw = _HTML_404  # read by the surface's error path
+    return err
+
+
+@hook("endpoint_gate", "completions_absent")
+def _completions_absent(value: Any, ctx: HookContext) -> Any:
+    return ApiError(404, "Invalid URL (POST /v1/completions)") if ctx.kind == "completions" else value
+
+
+@hook("response_sse_events", "response_event_name_mismatch")
+def _event_name_mismatch(events: list[list[str]], ctx: HookContext) -> list[list[str]]:
+    return [["event: message", *lines[1:]] for lines in events]
+
+
+@hook("response_events", "response_sequence_stuck")
+def _sequence_stuck(events: list[dict[str, Any]], ctx: HookContext) -> list[dict[str, Any]]:
+    return [{**e, "sequence_number": 0} for e in events]
+
+
+@hook("response_body", "response_arguments_object")
+def _arguments_object(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    for item in body.get("output") or []:
+        if item.get("type") == "function_call":
+            try:
+                item["arguments"] = json.loads(item["arguments"])
+            except ValueError:
+                pass
+    return body
+
+
+@hook("response_body", "response_capped_completed")
+def _capped_completed(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    return {**body, "status": "completed", "incomplete_details": None}
+
+
+@hook("responses_request", "previous_response_ignored")
+def _previous_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body.pop("previous_response_id", None)
+    return body
+
+
+@hook("completions_request", "completions_logprobs_ignored")
+def _logprobs_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body.pop("logprobs", None)
+    return body
+
+
+@hook("chat_request", "vision_image_ignored")
+def _image_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    for m in body.get("messages") or []:
+        if isinstance(m, dict) and isinstance(m.get("content"), list):
+            m["content"] = [p for p in m["content"] if not (isinstance(p, dict) and p.get("type") == "image_url")]
+    return body
+
+
+@hook("images_body", "images_url_instead_of_b64")
+def _url_instead(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body["data"] = [{"url": "http://127.0.0.1:9/never.png"} for _ in body.get("data") or []]
+    return body
+
+
+@hook("chat_usage", "reasoning_not_in_totals")
+def _reasoning_outside(use: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    hidden = use["completion_tokens_details"]["reasoning_tokens"]
+    return {**use, "completion_tokens": use["completion_tokens"] - hidden, "total_tokens": use["total_tokens"] - hidden}
+
+
+@hook("chat_usage", "cached_exceeds_prompt")
+def _cached_exceeds(use: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    details = {**use["prompt_tokens_details"], "cached_tokens": use["prompt_tokens"] + 1}
+    return {**use, "prompt_tokens_details": details}
