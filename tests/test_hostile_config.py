@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from conformance import cli
-from conformance.providers import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_providers
+from conformance.configfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from conformance.providers import load_providers
 from conformance.report.samples import make_result, make_run
 from conformance.results import JsonLinesWriter, check_out_dir, clear_parts, write_results
 
