@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -36,10 +37,45 @@ NO_INSTALL_ENV = "CONFORMANCE_NO_INSTALL"  # read by checks.client_node.ensure_n
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return cmd_serve(argv[1:])
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "run":
+        return cmd_run(args, rest)  # what run does not know is passed on to pytest
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    handler = {
+        "init": cmd_init,
+        "list-checks": cmd_list_checks,
+        "list-quirks": cmd_list_quirks,
+        "report": cmd_report,
+        "diff": cmd_diff,
+        "merge": cmd_merge,
+        "gate": cmd_gate,
+    }[args.command]
+    return handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subparser per command (`serve` hands its arguments to the reference
+    server's own parser: starlette/anyio must not be imported before `run` hands control to pytest)."""
     parser = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    _run_arguments(sub.add_parser("run", help="run the suite against the providers file"))
+    init = sub.add_parser("init", help=f"write a commented starter {PROVIDERS_FILE} to edit")
+    init.add_argument("path", nargs="?", default=PROVIDERS_FILE, metavar="FILE")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    sub.add_parser("serve", help="run the built-in reference server (serve --help for its options)", add_help=False)
+    lc = sub.add_parser("list-checks", help="print the check catalog")
+    lc.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    sub.add_parser("list-quirks", help="print the reference server's deviation modes")
+    _results_commands(sub)
+    return parser
 
-    run = sub.add_parser("run", help="run the suite against the providers file")
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--providers", metavar="FILE", help=f"providers file (default: ./{PROVIDERS_FILE}, else the packaged defaults)"
     )
@@ -58,60 +94,27 @@ def main(argv: list[str] | None = None) -> int:
         help="do not install the pinned openai-node on first use (client.openai_node is then skipped)",
     )
 
-    init = sub.add_parser("init", help=f"write a commented starter {PROVIDERS_FILE} to edit")
-    init.add_argument("path", nargs="?", default=PROVIDERS_FILE, metavar="FILE")
-    init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    # The reference server's own parser takes the serve arguments (imported only for `serve`:
-    # starlette/anyio must not be imported before `run` hands control to pytest).
-    sub.add_parser("serve", help="run the built-in reference server (serve --help for its options)", add_help=False)
-
-    lc = sub.add_parser("list-checks", help="print the check catalog")
-    lc.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-
-    sub.add_parser("list-quirks", help="print the reference server's deviation modes")
-
+def _results_commands(sub: Any) -> None:
+    """report, diff, merge, gate: the commands that read results.json files."""
     rep = sub.add_parser("report", help="render reports from a results.json")
     rep.add_argument("results")
     rep.add_argument("--out", metavar="DIR", help="output directory (default: beside the results file)")
     rep.add_argument("--history", metavar="DIR", help="history directory for trend strips and flip counts")
     rep.add_argument("--append-history", action="store_true", help="also append this run to --history (e.g. after merge)")
     rep.add_argument("--baseline", metavar="RESULTS")
-
     diff = sub.add_parser("diff", help="compare two results files")
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--json", action="store_true", help="machine-readable output")
-
     merge = sub.add_parser("merge", help="merge results files of sharded runs")
     merge.add_argument("inputs", nargs="+")
     merge.add_argument("-o", "--output", required=True)
-
     gate = sub.add_parser("gate", help="adopt or reject providers against a policy")
     gate.add_argument("results")
     gate.add_argument("--policy", required=True)
     gate.add_argument("--providers", metavar="FILE", help="providers file holding `policies:` (optional)")
     gate.add_argument("--fallback-out", metavar="FILE", help="write the ranked fallback chain as YAML")
-
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:
-        return cmd_serve(argv[1:])
-    args, rest = parser.parse_known_args(argv)
-    if rest and args.command != "run":
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    handler = {
-        "run": cmd_run,
-        "init": cmd_init,
-        "list-checks": cmd_list_checks,
-        "list-quirks": cmd_list_quirks,
-        "report": cmd_report,
-        "diff": cmd_diff,
-        "merge": cmd_merge,
-        "gate": cmd_gate,
-    }[args.command]
-    if args.command == "run":
-        return cmd_run(args, rest)
-    return handler(args)
 
 
 def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
