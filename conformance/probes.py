@@ -8,6 +8,7 @@ passes them, wording is tolerated by the checks), and every chat probe caps its 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -89,6 +90,72 @@ WEATHER_SCHEMA: dict[str, Any] = {
 }
 WEATHER_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
 PARALLEL_PROMPT = "What is the weather in Paris and in Tokyo right now? Call get_weather once for each city."
+
+
+# --- the 2026 surface: /responses, /completions, vision, images, reasoning, caching ---------------
+COUNT5_PROMPT = "Count from 1 to 5, separated by spaces. Reply with the numbers only."
+COUNT5_TEXT = "1 2 3 4 5"
+LONG_COUNT_PROMPT = "Count from 1 to 50, separated by spaces. Reply with the numbers only."
+RESPONSE_TOOLS = [{"type": "function", **t["function"]} for t in (WEATHER_TOOL, TIME_TOOL)]
+RESPONSE_CAP_MIN = 16  # OpenAI's smallest max_output_tokens
+VISION_COLOUR, VISION_DIGIT, VISION_RESPONSES_COLOUR = "red", "7", "blue"
+COLOUR_QUESTION = "What colour is this image? Reply with only the colour name."
+DIGIT_QUESTION = "Which digit is shown in this image? Reply with only the digit."
+IMAGE_PROMPT = "A plain solid blue square filling the whole picture, nothing else."
+IMAGE_SIZE = (1024, 1024)  # the one size every image model offers (dall-e-2/3, gpt-image-1)
+IMAGE_N = 2
+REASONING_EFFORT = "low"
+# A long shared prefix, sent twice: OpenAI caches prompts of 1024 tokens or more (~1,150 tokens here).
+CACHE_PREFIX = "You answer questions about a committee meeting. " + FILLER * 5
+
+
+def _responses(model: ModelConfig, inp: Any, cap: int | None = None, **params: Any) -> Request:
+    body: dict[str, Any] = {"model": model.name, "input": inp}
+    if "max_output_tokens" not in params:
+        body["max_output_tokens"] = max(cap if cap is not None else model.token_cap, RESPONSE_CAP_MIN)
+    body.update(params)
+    return Request("POST", "/responses", json=body, stream=bool(params.get("stream")))
+
+
+def _completion(model: ModelConfig, prompt: str, **params: Any) -> Request:
+    body: dict[str, Any] = {"model": model.name, "prompt": prompt, "max_tokens": model.token_cap, **params}
+    return Request("POST", "/completions", json=body, stream=bool(params.get("stream")))
+
+
+def _image_part(colour_or_digit: str, fmt: str) -> dict[str, Any]:
+    """An image_url content part with a data: URL the suite renders (conformance/images.py)."""
+    from conformance import images  # local: Pillow is only loaded when a vision probe is built
+
+    data = images.digit(colour_or_digit, fmt) if colour_or_digit.isdigit() else images.solid(colour_or_digit, fmt)
+    return {"type": "image_url", "image_url": {"url": images.data_url(data, fmt), "detail": "low"}}
+
+
+def _vision(model: ModelConfig, question: str, part: dict[str, Any]) -> Request:
+    return _chat(model, [_user([{"type": "text", "text": question}, part])], cap=max(model.token_cap, 16))
+
+
+def _responses_image(model: ModelConfig) -> Request:
+    url = _image_part(VISION_RESPONSES_COLOUR, "png")["image_url"]["url"]
+    content = [{"type": "input_text", "text": COLOUR_QUESTION}, {"type": "input_image", "image_url": url, "detail": "low"}]
+    return _responses(model, [{"role": "user", "content": content}])
+
+
+def _images(model: ModelConfig, **params: Any) -> Request:
+    size = f"{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}"
+    return Request("POST", "/images/generations", json={"model": model.name, "prompt": IMAGE_PROMPT, "size": size, **params})
+
+
+def _cached_chat(model: ModelConfig) -> Request:
+    return _chat(model, [{"role": "system", "content": CACHE_PREFIX}, _user("Say hello in one short sentence.")], cap=16)
+
+
+def _tool_result_items() -> list[dict[str, Any]]:
+    """A function_call and its function_call_output, as a Responses input."""
+    return [
+        {"role": "user", "content": WEATHER_PROMPT},
+        {"type": "function_call", "call_id": "call_conformance_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "call_conformance_1", "output": json.dumps(TOOL_RESULT)},
+    ]
 
 
 def _user(text: str | list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,5 +302,52 @@ PROBES: dict[str, ProbeBuilder] = {
         json={"model": m.name, "messages": "this should be a list", m.cap_param: 16, "stream": True},
         stream=True,
     ),
+    # responses
+    "resp_basic": lambda m: _responses(m, COUNT5_PROMPT),
+    "resp_stream": lambda m: _responses(m, COUNT5_PROMPT, stream=True),
+    "resp_instructions": lambda m: _responses(m, "What colour is the sky?", instructions=SYSTEM_PROMPT),
+    "resp_multi_turn": lambda m: _responses(
+        m,
+        [
+            _user(f"My name is {NAME}. Please remember it."),
+            {"role": "assistant", "content": f"Nice to meet you, {NAME}! I will remember your name."},
+            _user("What is my name? Reply with only the name."),
+        ],
+    ),
+    "resp_remember": lambda m: _responses(m, f"My name is {NAME}. Please remember it.", store=True),
+    "resp_tools": lambda m: _responses(m, WEATHER_PROMPT, cap=max(m.token_cap, 128), tools=RESPONSE_TOOLS),
+    "resp_tool_named": lambda m: _responses(
+        m, "What is the weather in Paris right now?", cap=max(m.token_cap, 128), tools=RESPONSE_TOOLS,
+        tool_choice={"type": "function", "name": "get_time"},
+    ),
+    "resp_tool_result": lambda m: _responses(m, _tool_result_items(), cap=max(m.token_cap, 96), tools=RESPONSE_TOOLS[:1]),
+    "resp_json_schema": lambda m: _responses(
+        m,
+        "Describe the weather in Paris: 21 degrees Celsius and sunny. Answer in JSON.",
+        cap=max(m.token_cap, 96),
+        text={"format": {"type": "json_schema", "name": "weather_report", "strict": True, "schema": WEATHER_SCHEMA}},
+    ),
+    "resp_capped": lambda m: _responses(m, LONG_COUNT_PROMPT, max_output_tokens=RESPONSE_CAP_MIN),
+    "resp_bad_request": lambda m: Request("POST", "/responses", json={"model": m.name, "input": 42}),
+    # legacy completions
+    "cmpl_basic": lambda m: _completion(m, COUNT5_PROMPT),
+    "cmpl_stream": lambda m: _completion(m, COUNT5_PROMPT, stream=True),
+    "cmpl_length": lambda m: _completion(m, LONG_COUNT_PROMPT, max_tokens=5),
+    "cmpl_stop": lambda m: _completion(m, COUNT_PROMPT, stop=["6"]),
+    "cmpl_logprobs": lambda m: _completion(m, COUNT5_PROMPT, logprobs=2),
+    # vision
+    "vision_colour": lambda m: _vision(m, COLOUR_QUESTION, _image_part(VISION_COLOUR, "png")),
+    "vision_digit": lambda m: _vision(m, DIGIT_QUESTION, _image_part(VISION_DIGIT, "jpeg")),
+    "vision_responses": _responses_image,
+    # images
+    "images_b64": lambda m: _images(m, n=IMAGE_N, response_format="b64_json"),
+    "images_url": lambda m: _images(m, response_format="url"),
+    # reasoning
+    "reason_plain": lambda m: _chat(m, [_user(COUNT5_PROMPT)]),
+    "reason_effort": lambda m: _chat(m, [_user(COUNT5_PROMPT)], reasoning_effort=REASONING_EFFORT),
+    "reason_responses": lambda m: _responses(m, COUNT5_PROMPT, reasoning={"effort": REASONING_EFFORT}),
+    # prompt caching: the same long prefix twice (a check reads the first, then the second)
+    "cache_first": _cached_chat,
+    "cache_second": _cached_chat,
 }
 ERROR_PROBES = ("err_auth", "err_unknown_model", "err_bad_request", "err_stream_bad")

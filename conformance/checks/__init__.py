@@ -10,6 +10,7 @@ from conformance.checks import (  # noqa: F401  (imported to register their chec
     embeddings,
     errors,
     models,
+    responses,
     stream,
     structured,
     tools,

@@ -138,7 +138,8 @@ def require_json(ctx: Context, ex: Exchange, *, what: str = "the request") -> di
         raise Fail(f"the {ex.status} response body is not JSON: {excerpt(ex.text)!r}")
     if not isinstance(body, dict):
         raise Fail(f"the response body is JSON {type(body).__name__}, expected an object: {excerpt(body)}")
-    if "error" in body and "choices" not in body and "data" not in body:
+    # `"error": null` is no error (a /responses body always carries it), as openai-python reads it.
+    if body.get("error") is not None and "choices" not in body and "data" not in body:
         raise Fail(f"HTTP {ex.status} with an error body: {excerpt(body)}")
     return body
 

@@ -93,3 +93,62 @@ def _reasoning_outside(use: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
 def _cached_exceeds(use: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     details = {**use["prompt_tokens_details"], "cached_tokens": use["prompt_tokens"] + 1}
     return {**use, "prompt_tokens_details": details}
+
+
+# --- deviations added with the checks that catch them --------------------------------------------
+
+
+@hook("response_body", "response_usage_total_wrong")
+def _usage_total_wrong(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    use = body.get("usage")
+    if isinstance(use, dict):
+        body["usage"] = {**use, "total_tokens": use.get("input_tokens")}
+    return body
+
+
+@hook("responses_request", "response_instructions_ignored")
+def _instructions_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body.pop("instructions", None)
+    return body
+
+
+@hook("responses_request", "response_not_stored")
+def _not_stored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    return {**body, "store": False}
+
+
+@hook("response_body", "response_not_stored")
+def _claims_stored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    return {**body, "store": True}
+
+
+@hook("response_events", "response_delta_duplicated")
+def _delta_duplicated(events: list[dict[str, Any]], ctx: HookContext) -> list[dict[str, Any]]:
+    out = [e for event in events for e in ([event, event] if event.get("type") == "response.output_text.delta" else [event])]
+    return [{**e, "sequence_number": n} for n, e in enumerate(out)]
+
+
+def _input_items(body: dict[str, Any]) -> list[Any]:
+    return body["input"] if isinstance(body.get("input"), list) else []
+
+
+@hook("responses_request", "response_tool_output_dropped")
+def _tool_output_dropped(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    for item in _input_items(body):
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            item["output"] = ""
+    return body
+
+
+@hook("responses_request", "response_format_ignored")
+def _format_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body.pop("text", None)
+    return body
+
+
+@hook("responses_request", "response_image_ignored")
+def _response_image_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    for item in _input_items(body):
+        if isinstance(item, dict) and isinstance(item.get("content"), list):
+            item["content"] = [p for p in item["content"] if not (isinstance(p, dict) and p.get("type") == "input_image")]
+    return body
