@@ -164,7 +164,7 @@ def test_the_sdk_is_pinned_to_one_exact_version_in_package_json_and_lockfile() -
 def test_passes_when_every_response_is_well_formed() -> None:
     result = run_on(FakeProvider().handle)
     assert result.status is Status.PASS, result.message
-    assert "chat_basic, stream_basic, tools_auto, tools_parallel, tools_stream, emb_base64" in result.message
+    assert "chat_basic, chat_n, stream_basic, tools_auto, tools_parallel, tools_stream, emb_base64" in result.message
     assert any("openai-node" in note for note in result.evidence.notes)
 
 
@@ -333,7 +333,7 @@ def test_output_that_is_not_json_is_no_verdict(fake_script: Path) -> None:
 def test_a_failing_control_replay_is_no_verdict_not_fail() -> None:
     output = {"node": "18.0.0", "sdk": "7.57.0", "control": {"ok": False, "error": "create: TypeError"}, "steps": []}
     with pytest.raises(NoVerdict, match="known-good replay failed"):
-        client_node.findings([], output)
+        client_node.replay_run(output)
 
 
 def test_the_script_reports_versions_and_one_result_per_step(node_sdk: Path) -> None:
@@ -401,7 +401,7 @@ def reference_verdicts(node_sdk: Path) -> dict[str, CheckResult]:
 def test_passes_on_the_clean_reference_server(reference_verdicts: dict[str, CheckResult]) -> None:
     result = reference_verdicts[""]
     assert result.status is Status.PASS, result.message
-    assert "10 SDK calls on 6 responses" in result.message
+    assert "11 SDK calls on 7 responses" in result.message
 
 
 @pytest.mark.parametrize("quirk", REFERENCE_BREAKS)

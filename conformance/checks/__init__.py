@@ -5,8 +5,8 @@
 
 from conformance.checks import (  # noqa: F401  (imported to register their checks)
     chat,
-    client,
     client_node,
+    client_python,
     embeddings,
     errors,
     models,
