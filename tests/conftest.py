@@ -18,7 +18,14 @@ def reference_provider(base_url: str, api_key: str | None = REF_KEY, name: str =
         base_url=base_url,
         api_key_env="REF_KEY" if api_key else None,
         api_key=api_key,
-        models={"chat": chat, "tools": chat, "embeddings": (ModelConfig("ref-embed", 64, "max_tokens"),)},
+        models={
+            "chat": chat,
+            "tools": chat,
+            "embeddings": (ModelConfig("ref-embed", 64, "max_tokens"),),
+            "vision": chat,
+            "images": (ModelConfig("ref-image", 64, "max_tokens"),),
+            "reasoning": (ModelConfig("ref-reason", 128, "max_completion_tokens"),),
+        },
         **kw,
     )
 

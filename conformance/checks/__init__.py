@@ -7,6 +7,7 @@ from conformance.checks import (  # noqa: F401  (imported to register their chec
     chat,
     client_node,
     client_python,
+    completions,
     embeddings,
     errors,
     models,
@@ -15,6 +16,7 @@ from conformance.checks import (  # noqa: F401  (imported to register their chec
     structured,
     tools,
     usage,
+    vision,
 )
 from conformance.checks.base import REGISTRY, Context, Session, run_check
 from conformance.catalog import load_catalog

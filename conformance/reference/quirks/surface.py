@@ -152,3 +152,24 @@ def _response_image_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str,
         if isinstance(item, dict) and isinstance(item.get("content"), list):
             item["content"] = [p for p in item["content"] if not (isinstance(p, dict) and p.get("type") == "input_image")]
     return body
+
+
+@hook("completion_body", "completion_chat_shaped")
+def _chat_shaped(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    choices = [
+        {**{k: v for k, v in c.items() if k != "text"}, "message": {"role": "assistant", "content": c.get("text")}}
+        for c in body.get("choices") or []
+    ]
+    return {**body, "object": "chat.completion", "choices": choices}
+
+
+@hook("completions_request", "completion_max_tokens_ignored")
+def _max_tokens_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body.pop("max_tokens", None)
+    return body
+
+
+@hook("completions_request", "completion_stop_ignored")
+def _stop_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    body.pop("stop", None)
+    return body
