@@ -10,6 +10,7 @@ from conformance.checks import (  # noqa: F401  (imported to register their chec
     completions,
     embeddings,
     errors,
+    images,
     models,
     responses,
     stream,

@@ -173,3 +173,18 @@ def _max_tokens_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any
 def _stop_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     body.pop("stop", None)
     return body
+
+
+@hook("images_body", "images_no_created")
+def _no_created(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "created"}
+
+
+@hook("images_request", "images_n_ignored")
+def _n_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    return {**body, "n": 1}
+
+
+@hook("images_request", "images_b64_instead_of_url")
+def _b64_instead(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    return {**body, "response_format": "b64_json"}
