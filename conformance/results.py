@@ -94,18 +94,42 @@ class Tokens:
         return cls(**counts, estimated=member(data, "estimated", bool, default=False, where=where))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Expectation:
-    """A known gap declared in providers.yaml (`expect:`), like a web-platform-tests expectation."""
+    """A known gap declared in providers.yaml (`expect:`), like a web-platform-tests expectation:
+    the statuses the check is expected to end in (one, or several for a flaky case), why, and the
+    bug. `status` reads it as one status (the first allowed, in Status order)."""
 
-    status: Status
+    statuses: frozenset[Status]
     reason: str = ""
     link: str = ""
 
+    def __init__(self, status: Status | Iterable[Status], reason: str = "", link: str = "") -> None:
+        statuses = frozenset([status] if isinstance(status, Status) else status)
+        if not statuses:
+            raise ValueError("an expectation allows at least one status")
+        object.__setattr__(self, "statuses", statuses)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "link", link)
+
+    @property
+    def status(self) -> Status:
+        return next(s for s in Status if s in self.statuses)
+
+    def allows(self, status: Status) -> bool:
+        return status in self.statuses
+
+    def to_dict(self) -> dict[str, Any]:
+        """{status, reason, link}: status a string, or a list when several are allowed."""
+        shown = [s.value for s in Status if s in self.statuses]
+        return {"status": shown[0] if len(shown) == 1 else shown, "reason": self.reason, "link": self.link}
+
     @classmethod
     def from_dict(cls, data: Any, where: str = "expected.") -> Expectation:
+        status = member(data, "status", str, list, where=where)
+        statuses = [status] if isinstance(status, str) else array_of(status, where + "status", str)
         return cls(
-            Status(member(data, "status", str, where=where)),
+            [Status(s) for s in statuses],
             member(data, "reason", str, default="", where=where),
             member(data, "link", str, default="", where=where),
         )
@@ -158,8 +182,8 @@ class CheckResult:
 
     @property
     def as_expected(self) -> bool:
-        """True when the status is the one declared in `expect:` for this check."""
-        return self.expected is not None and self.expected.status == self.status
+        """True when the status is one `expect:` declares for this check."""
+        return self.expected is not None and self.expected.allows(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
@@ -417,7 +441,7 @@ class RunResults:
 
 def _plain(obj: Any) -> Any:
     """Records/enums/tuples -> JSON-ready values (a record with its own to_dict is asked for it)."""
-    if isinstance(obj, (Finding, ProviderSnapshot, CatalogSnapshot)):
+    if isinstance(obj, (Finding, ProviderSnapshot, CatalogSnapshot, Expectation)):
         return obj.to_dict()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 
 from conformance.cli import main
 from conformance.providers import ConfigError, load_providers, skip_reason
-from conformance.results import Status
+from conformance.report.samples import make_result, make_run
+from conformance.results import CheckResult, Expectation, Kind, Level, Status, read_results, write_results
+from conformance.schemas import validate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -143,3 +146,57 @@ def test_a_config_error_never_quotes_a_value_from_the_environment(tmp_path) -> N
     with pytest.raises(ConfigError) as info:
         load_providers(path, env={"T": secret})
     assert secret not in str(info.value) and "$T" in str(info.value)
+
+
+def test_an_expectation_may_allow_several_statuses_like_wpt(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        providers:
+          - name: local
+            base_url: http://127.0.0.1:9/v1
+            models: {chat: [m1]}
+            expect:
+              chat.seed: {status: [fail, pass], reason: flaky upstream}
+              chat.n: {status: unsupported}
+    """)
+    p = load_providers(path, env={}).providers[0]
+    flaky, single = p.expect["chat.seed"], p.expect["chat.n"]
+    assert flaky.statuses == {Status.FAIL, Status.PASS} and flaky.allows(Status.PASS) and not flaky.allows(Status.ERROR)
+    assert single.statuses == {Status.UNSUPPORTED} and single.status is Status.UNSUPPORTED
+    assert p.summary()["expect"] == {
+        "chat.seed": {"status": ["pass", "fail"], "reason": "flaky upstream", "link": ""},
+        "chat.n": {"status": "unsupported", "reason": "", "link": ""},
+    }
+    assert Expectation.from_dict(flaky.to_dict()) == flaky and Expectation.from_dict(single.to_dict()) == single
+
+
+@pytest.mark.parametrize("status", ["[fail]", "[fail, fail]", "pass", "[fail, maybe]", "[]"])
+def test_an_expectation_names_one_non_pass_status_or_several_distinct_ones(tmp_path: Path, status: str) -> None:
+    path = write(tmp_path, f"""
+        providers:
+          - name: local
+            base_url: http://127.0.0.1:9/v1
+            models: {{chat: [m1]}}
+            expect:
+              chat.seed: {{status: {status}}}
+    """)
+    with pytest.raises(ConfigError, match=r"providers\[0\]\.expect\.chat\.seed"):
+        load_providers(path, env={})
+
+
+def test_a_result_is_as_expected_when_its_status_is_one_the_expectation_allows() -> None:
+    def result(status: Status) -> CheckResult:
+        return CheckResult("p", "m", "chat.seed", "chat", Level.MAY, Kind.WIRE, status,
+                           expected=Expectation([Status.FAIL, Status.PASS], "flaky"))
+
+    assert result(Status.FAIL).as_expected and result(Status.PASS).as_expected and not result(Status.ERROR).as_expected
+    assert CheckResult.from_dict(result(Status.FAIL).to_dict()) == result(Status.FAIL)
+
+
+def test_a_run_with_a_flaky_expectation_is_valid_results_json_and_reads_back(tmp_path: Path) -> None:
+    expected = Expectation([Status.FAIL, Status.PASS], "flaky upstream")
+    run = make_run([make_result("a", "chat.seed", Status.PASS, expected=expected)])
+    write_results(tmp_path / "results.json", run)
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["results"][0]["expected"]["status"] == ["pass", "fail"]
+    assert validate("results", data) == []
+    assert read_results(tmp_path / "results.json") == run
