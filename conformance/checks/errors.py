@@ -78,13 +78,16 @@ def errors_bad_request_detail(ctx: Context) -> str | None:
     return None
 
 
+def _error_exchanges(ctx: Context) -> list[tuple[str, Exchange]]:
+    """The invalid requests' exchanges (the wrong key's only where the provider has a key)."""
+    names = [n for n in probes.ERROR_PROBES if n != "err_auth" or ctx.provider.api_key]
+    return [(name, ctx.probe(name, ctx.model_for("chat"))) for name in names]
+
+
 @check("errors.shape")
 def errors_shape(ctx: Context) -> str | None:
     judged = 0
-    for name in probes.ERROR_PROBES:
-        if name == "err_auth" and not ctx.provider.api_key:
-            continue
-        ex = ctx.probe(name, ctx.model_for("chat"))
+    for name, ex in _error_exchanges(ctx):
         if reply_of(ex) in NO_ANSWER:
             continue
         body = ex.json_body
@@ -118,10 +121,7 @@ def errors_stream_request(ctx: Context) -> str | None:
 @check("errors.status_matches_body")
 def errors_status_matches_body(ctx: Context) -> str | None:
     answered = 0
-    for name in probes.ERROR_PROBES:
-        if name == "err_auth" and not ctx.provider.api_key:
-            continue
-        ex = ctx.probe(name, ctx.model_for("chat"))
+    for name, ex in _error_exchanges(ctx):
         answered += ex.status is not None
         if ex.status is None or not 200 <= ex.status < 300:
             continue
