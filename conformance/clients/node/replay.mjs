@@ -9,7 +9,7 @@
 //
 // Every request the SDK makes goes to a custom `fetch` (passed to `new OpenAI({fetch})`) that
 // answers with the next recorded response of the step: no network, no server. The script only
-// runs the SDK and reports what it handed to application code; the Python check compares that
+// runs the SDK and reports what it handed to application code; checks/sdk_replay.py compares that
 // with the wire and decides the verdict. The calls:
 //   create         chat.completions.create(params)                       -> the completion
 //   create_stream  chat.completions.create({...params, stream: true})    -> chunks, as iterated
