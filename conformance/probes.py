@@ -216,7 +216,8 @@ PROBES: dict[str, ProbeBuilder] = {
         cap=max(m.token_cap, 96),
     ),
     "chat_logprobs": lambda m: _chat(m, [_user("Say hello in one short sentence.")], logprobs=True, top_logprobs=2),
-    "chat_long_prompt": lambda m: _chat(m, [_user(FILLER + "\n\nNow: say hello in one short sentence.")]),
+    # the long prompt is also the first of the caching pair (~1,150 tokens, sent once for both checks)
+    "chat_long_prompt": _cached_chat,
     "chat_count": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0),
     "equiv_plain": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, seed=7),
     # streams
@@ -346,8 +347,7 @@ PROBES: dict[str, ProbeBuilder] = {
     "reason_plain": lambda m: _chat(m, [_user(COUNT5_PROMPT)]),
     "reason_effort": lambda m: _chat(m, [_user(COUNT5_PROMPT)], reasoning_effort=REASONING_EFFORT),
     "reason_responses": lambda m: _responses(m, COUNT5_PROMPT, reasoning={"effort": REASONING_EFFORT}),
-    # prompt caching: the same long prefix twice (a check reads the first, then the second)
-    "cache_first": _cached_chat,
+    # prompt caching: chat_long_prompt again (the caching check reads that one first, then this)
     "cache_second": _cached_chat,
 }
 ERROR_PROBES = ("err_auth", "err_unknown_model", "err_bad_request", "err_stream_bad")

@@ -36,7 +36,7 @@ def passing(provider: str, checks: list[str], latency: float = 100.0, **override
 def test_builtin_policies_exist_and_are_valid_against_the_providers_schema() -> None:
     from conformance.schemas import validate
 
-    assert set(BUILTIN_POLICIES) == {"chat", "agentic", "rag"}
+    assert set(BUILTIN_POLICIES) == {"chat", "agentic", "agents", "vision", "rag"}
     assert validate("providers", {"providers": [], "policies": BUILTIN_POLICIES}) == []
 
 
@@ -52,6 +52,14 @@ def test_agentic_adds_tools_including_streamed_tool_calls_and_rag_is_embeddings(
     assert "tools.parallel" not in agentic  # should
     rag, _ = select_checks(resolve_policy("rag"), make_run([]))
     assert "usage.embeddings" in rag and "embeddings.basic" in rag and "chat.basic" not in rag
+
+
+def test_agents_is_the_responses_api_with_tools_and_streaming_and_vision_every_vision_check() -> None:
+    agents, notes = select_checks(resolve_policy("agents"), make_run([]))
+    assert {"responses.function_call", "responses.tool_result", "responses.stream_events", "chat.basic"} <= set(agents)
+    assert "responses.previous_response_id" not in agents and not notes  # may: stateful storage is optional
+    vision, notes = select_checks(resolve_policy("vision"), make_run([]))
+    assert {"vision.colour", "vision.digit", "vision.responses_input_image", "chat.basic"} == set(vision) and not notes
 
 
 def test_a_provider_passing_every_selected_check_is_adopted() -> None:

@@ -4,6 +4,7 @@
 """
 
 from conformance.checks import (  # noqa: F401  (imported to register their checks)
+    caching,
     chat,
     client_node,
     client_python,
@@ -12,6 +13,7 @@ from conformance.checks import (  # noqa: F401  (imported to register their chec
     errors,
     images,
     models,
+    reasoning,
     responses,
     stream,
     structured,

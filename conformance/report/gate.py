@@ -48,6 +48,20 @@ BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
         "checks": ["tools.stream_deltas"],
         "allow_expected": False,
     },
+    "agents": {
+        "description": "Agents on the Responses API: its must and should checks (function calls and their outputs, typed streaming, instructions, structured output) plus chat.basic and stream.framing.",
+        "areas": ["responses"],
+        "levels": ["must", "should"],
+        "checks": ["chat.basic", "stream.framing"],
+        "allow_expected": False,
+    },
+    "vision": {
+        "description": "Image input: every vision check (image_url PNG and JPEG data URLs, input_image in /responses) plus chat.basic.",
+        "areas": ["vision"],
+        "levels": ["must", "should", "may"],
+        "checks": ["chat.basic"],
+        "allow_expected": False,
+    },
     "rag": {
         "description": "Retrieval: the embeddings musts and usage reported for embeddings.",
         "areas": ["embeddings"],

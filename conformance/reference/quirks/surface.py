@@ -188,3 +188,30 @@ def _n_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
 @hook("images_request", "images_b64_instead_of_url")
 def _b64_instead(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     return {**body, "response_format": "b64_json"}
+
+
+@hook("chat_request", "reasoning_effort_500")
+def _effort_500(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    if "reasoning_effort" in body:
+        raise ApiError(500, "The server had an error while processing your request.", code="server_error")
+    return body
+
+
+@hook("chat_response", "reasoning_in_content")
+def _think_in_content(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    if (ctx.request or {}).get("model") != "ref-reason":
+        return body
+    for choice in body.get("choices") or []:
+        message = choice.get("message") or {}
+        if isinstance(message.get("content"), str):
+            message["content"] = "<think>The user wants a count. I will count.</think>" + message["content"]
+    return body
+
+
+@hook("response_body", "response_reasoning_outside_totals")
+def _response_reasoning_outside(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
+    use = body.get("usage")
+    hidden = ((use or {}).get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+    if isinstance(use, dict) and hidden:
+        body["usage"] = {**use, "output_tokens": use["output_tokens"] - hidden, "total_tokens": use["total_tokens"] - hidden}
+    return body
