@@ -146,7 +146,7 @@ def _images(model: ModelConfig, **params: Any) -> Request:
 
 
 def _cached_chat(model: ModelConfig) -> Request:
-    return _chat(model, [{"role": "system", "content": CACHE_PREFIX}, _user("Say hello in one short sentence.")], cap=16)
+    return _chat(model, [_user(CACHE_PREFIX + "\n\nNow: say hello in one short sentence.")], cap=16)
 
 
 def _tool_result_items() -> list[dict[str, Any]]:

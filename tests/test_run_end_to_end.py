@@ -23,7 +23,9 @@ PROVIDERS = textwrap.dedent(
     providers:
       - name: reference
         builtin: reference
-        models: {chat: ref-chat, tools: ref-chat, embeddings: ref-embed}
+        models:
+          {chat: ref-chat, tools: ref-chat, embeddings: ref-embed, vision: ref-chat, images: ref-image,
+           reasoning: {name: ref-reason, token_cap: 128, cap_param: max_completion_tokens}}
       - name: hosted
         base_url: https://api.example.invalid/v1
         api_key_env: CONFORMANCE_TEST_UNSET_KEY
