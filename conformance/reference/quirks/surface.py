@@ -1,9 +1,9 @@
 """Quirks of the 2026 surface: /responses, /completions, vision, images, reasoning, caching.
 
 Hook points: endpoint_gate, responses_request, response_body, response_events,
-response_sse_events, completions_request, images_body, chat_request, chat_usage. These quirks are
-`pending: true` in quirks.yaml until the checks that catch them exist (the checks helper fills
-`breaks` and drops `pending`).
+response_sse_events, completions_request, completion_body, images_request, images_body,
+chat_request, chat_response, chat_usage. Each is caught by the checks its `breaks` in quirks.yaml
+name (checks/responses.py, completions.py, vision.py, images.py, reasoning.py, caching.py).
 """
 
 from __future__ import annotations
