@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from conformance import probes
@@ -239,23 +240,27 @@ def _describe_invalid(example: dict[str, Any]) -> str:
     return f"invalid request ({shown}{', streamed' if example.get('stream') else ''})"
 
 
+# What an invalid request's reply comes to, but for a 4xx (judged by its body below).
+_INVALID_REQUEST_REPLIES: dict[Reply, Callable[[Exchange, str], tuple[Verdict, str]]] = {
+    Reply.HUNG: lambda ex, what: (Verdict.FAIL, f"{what}: no answer, the request hung: {ex.error}"),
+    Reply.UNSENT: lambda ex, what: (Verdict.UNJUDGED, f"no response: {ex.error}"),
+    Reply.NO_RESPONSE: lambda ex, what: (Verdict.UNJUDGED, f"no response: {ex.error}"),
+    Reply.UNFINISHED: lambda ex, what: (Verdict.FAIL, f"{what}: {ex.status} whose body never ended: {ex.error}"),
+    Reply.BUSY: lambda ex, what: (Verdict.UNJUDGED, f"busy or unavailable ({ex.status}) after {ex.retries} retries"),
+    Reply.SUCCESS: lambda ex, what: (Verdict.FAIL, f"{what} was accepted with {ex.status}: {excerpt(ex.text)!r}; expected a 4xx"),
+    Reply.BROKE_OFF: lambda ex, what: (Verdict.FAIL, f"{what} was accepted with {ex.status}: {excerpt(ex.text)!r}; expected a 4xx"),
+    Reply.SERVER_ERROR: lambda ex, what: (
+        Verdict.FAIL, f"{what} got a server error {ex.status} {error_message(ex)!r}; expected a 4xx"
+    ),
+    Reply.OTHER: lambda ex, what: (Verdict.FAIL, f"{what} got {ex.status}; expected a 4xx"),
+}
+
+
 def _invalid_request_verdict(ex: Exchange, what: str) -> tuple[Verdict, str]:
     """An invalid request must get a prompt 4xx with an OpenAI-shaped error body."""
     reply = reply_of(ex)
-    if reply is Reply.HUNG:
-        return Verdict.FAIL, f"{what}: no answer, the request hung: {ex.error}"
-    if reply in (Reply.UNSENT, Reply.NO_RESPONSE):
-        return Verdict.UNJUDGED, f"no response: {ex.error}"
-    if reply is Reply.UNFINISHED:
-        return Verdict.FAIL, f"{what}: {ex.status} whose body never ended: {ex.error}"
-    if reply is Reply.BUSY:
-        return Verdict.UNJUDGED, f"busy or unavailable ({ex.status}) after {ex.retries} retries"
-    if reply in (Reply.SUCCESS, Reply.BROKE_OFF):
-        return Verdict.FAIL, f"{what} was accepted with {ex.status}: {excerpt(ex.text)!r}; expected a 4xx"
-    if reply is Reply.SERVER_ERROR:
-        return Verdict.FAIL, f"{what} got a server error {ex.status} {error_message(ex)!r}; expected a 4xx"
-    if reply is Reply.OTHER:
-        return Verdict.FAIL, f"{what} got {ex.status}; expected a 4xx"
+    if reply is not Reply.CLIENT_ERROR:
+        return _INVALID_REQUEST_REPLIES[reply](ex, what)
     if not is_openai_error(ex.json_body):
         return Verdict.FAIL, f"{what} got {ex.status} without an OpenAI-shaped error body: {excerpt(ex.text)!r}"
     return Verdict.PASS, ""
