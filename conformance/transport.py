@@ -258,13 +258,19 @@ class ProviderClient:
     def _query_marked(self, mark: str = _MARK) -> list[tuple[str, str]]:
         return [(k, self.provider.shown(v, mark)) for k, v in self.provider.query.items()]
 
-    def send(self, req: Request, gate: Callable[[], str | None] | None = None) -> Exchange:
+    def send(
+        self,
+        req: Request,
+        gate: Callable[[], str | None] | None = None,
+        settle: Callable[[Exchange], None] | None = None,
+    ) -> Exchange:
         """Send with bounded retries on 429/502/503/504 and connection errors; never raises.
 
         `gate` is asked once a limiter slot is held, right before each attempt: a reason it
         returns (circuit open, budget spent) ends the exchange unsent, with that reason as its
         error. Asking only before queueing would let every waiting request through after the
-        breaker opened."""
+        breaker opened. `settle` sees the exchange after its last attempt, still inside that
+        slot: a failure it counts is known before the next queued request asks the gate."""
         key = self.provider.api_key if req.api_key is _NO_KEY else req.api_key
         headers = {"Accept": "text/event-stream" if req.stream else "application/json"}
         if key and self.provider.auth == "api-key":
@@ -290,26 +296,33 @@ class ProviderClient:
         ex.target = url
         attempt = 0
         while True:
-            if not self._attempt(ex, headers, body, gate):
-                break  # refused by the gate: nothing was sent, nothing to retry
-            if attempt >= self.retry.max_retries or not self.retry.retryable(ex):
-                break
+            if not self._attempt(ex, headers, body, gate, attempt, settle):
+                break  # refused by the gate, or the last attempt: nothing more to send
             time.sleep(self.retry.wait_s(ex, attempt))
             attempt += 1
             ex.retries = attempt
         return ex
 
     def _attempt(
-        self, ex: Exchange, headers: dict[str, str], body: bytes | None, gate: Callable[[], str | None] | None
+        self,
+        ex: Exchange,
+        headers: dict[str, str],
+        body: bytes | None,
+        gate: Callable[[], str | None] | None,
+        attempt: int,
+        settle: Callable[[Exchange], None] | None,
     ) -> bool:
-        """One attempt in a limiter slot; False when the gate refused it unsent."""
+        """One attempt in a limiter slot; True when another attempt should follow."""
         with self.limiter.slot():
             refusal = gate() if gate is not None else None
             if refusal:
                 ex.status, ex.error, ex.refused = None, refusal, True
                 return False
             self._attempt_now(ex, headers, body)
-            return True
+            again = attempt < self.retry.max_retries and self.retry.retryable(ex)
+            if not again and settle is not None:
+                settle(ex)
+            return again
 
     def _attempt_now(self, ex: Exchange, headers: dict[str, str], body: bytes | None) -> None:
         self.requests_sent += 1

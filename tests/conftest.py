@@ -38,3 +38,24 @@ def reference(quirks: tuple[str, ...] = (), api_key: str | None = REF_KEY, **con
 
     with running_server(ServerConfig(api_key=api_key, quirks=tuple(quirks), **config)) as url:
         yield reference_provider(url, api_key)
+
+
+# The fast lane (`python -m pytest -m "not slow"`, about a minute) leaves out the suites that run
+# whole runs many times over or start real engines and browsers; CI runs everything.
+SLOW_MODULES = frozenset({
+    "test_quirks.py",        # the whole suite once per deviation mode (~110 runs)
+    "test_engines.py",       # llama.cpp, LiteLLM, infinity-emb, vLLM started for real
+    "test_browser.py",       # headless Chromium
+    "test_interrupt.py",     # SIGTERM and killed workers mid-run
+    "test_hostile.py",       # every hostile server mode through the whole suite
+    "test_secrets.py",       # full runs searched byte by byte
+    "test_fresh_clone.py",   # a fresh clone and venv
+})
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    import pytest
+
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -127,9 +127,11 @@ class Session:
 
     def send(self, request: Request) -> Exchange:
         """Send unless the breaker is open or the budget is spent; account tokens and failures."""
-        ex = self.client.send(request, gate=self._refusal)
-        if ex.refused:
-            return ex  # refused unsent: not a provider failure (it still carries the request and its curl)
+        # Refused unsent, an exchange is not a provider failure (it still carries the request and its curl).
+        return self.client.send(request, gate=self._refusal, settle=self._settle)
+
+    def _settle(self, ex: Exchange) -> None:
+        """Count a finished exchange (in its limiter slot: the next queued request sees the breaker)."""
         with self._guard:
             if ex.status is None:
                 self.consecutive_failures += 1
@@ -138,7 +140,6 @@ class Session:
             else:
                 self.consecutive_failures = 0
             self.tokens = self.tokens + _tokens([ex])
-        return ex
 
     def _refusal(self) -> str | None:
         if self.down_reason:
