@@ -216,8 +216,9 @@ PROBES: dict[str, ProbeBuilder] = {
         cap=max(m.token_cap, 96),
     ),
     "chat_logprobs": lambda m: _chat(m, [_user("Say hello in one short sentence.")], logprobs=True, top_logprobs=2),
-    # the long prompt is also the first of the caching pair (~1,150 tokens, sent once for both checks)
-    "chat_long_prompt": _cached_chat,
+    # ~250 tokens: enough to show prompt_tokens grow, small enough for any model's context (the
+    # caching pair's 1,150-token prefix overflowed a 2,048-token vLLM model's byte-level tokenizer)
+    "chat_long_prompt": lambda m: _chat(m, [_user(FILLER + "\n\nNow: say hello in one short sentence.")]),
     "chat_count": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0),
     "equiv_plain": lambda m: _chat(m, [_user(COUNT_PROMPT)], temperature=0, seed=7),
     # streams
@@ -347,7 +348,8 @@ PROBES: dict[str, ProbeBuilder] = {
     "reason_plain": lambda m: _chat(m, [_user(COUNT5_PROMPT)]),
     "reason_effort": lambda m: _chat(m, [_user(COUNT5_PROMPT)], reasoning_effort=REASONING_EFFORT),
     "reason_responses": lambda m: _responses(m, COUNT5_PROMPT, reasoning={"effort": REASONING_EFFORT}),
-    # prompt caching: chat_long_prompt again (the caching check reads that one first, then this)
+    # prompt caching: the same long prefix twice (the check reads the first, then the second)
+    "cache_first": _cached_chat,
     "cache_second": _cached_chat,
 }
 ERROR_PROBES = ("err_auth", "err_unknown_model", "err_bad_request", "err_stream_bad")

@@ -1,7 +1,7 @@
 """Checks of the caching area: prompt caching reported in usage.
 
 The same long prefix (over OpenAI's 1,024-token minimum) is sent twice, one request after the
-other (the first is chat_long_prompt, which usage.prompt_scales reads too); the second usage
+other (cache_first, then cache_second); the second usage
 should report `prompt_tokens_details.cached_tokens`. Caching is optional: no count, or a count
 of 0, is `unsupported`; a count that cannot be true (more than the prompt,
 not an integer) or a second usage that breaks the usage rules is a `fail`.
@@ -15,7 +15,7 @@ from conformance.checks.common import excerpt, is_int, require_json, usage_of
 
 @check("caching.cached_tokens")
 def caching_cached_tokens(ctx: Context) -> str | None:
-    require_json(ctx, ctx.probe("chat_long_prompt"), what="the first long-prefix request")
+    require_json(ctx, ctx.probe("cache_first"), what="the first long-prefix request")
     usage = usage_of(require_json(ctx, ctx.probe("cache_second"), what="the repeated long-prefix request"))
     counts = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     if not all(is_int(v) for v in counts.values()) or counts["total_tokens"] != counts["prompt_tokens"] + counts["completion_tokens"]:
