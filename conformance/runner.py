@@ -24,6 +24,7 @@ import httpx
 from conformance.catalog import CheckSpec, load_catalog
 from conformance.checks import Session, run_check
 from conformance.providers import ModelConfig, Provider, skip_reason
+from conformance.transport import RetryPolicy
 from conformance.results import CheckResult, Kind, Status
 
 ResultSink = Callable[["Case", CheckResult], None]
@@ -270,11 +271,12 @@ def run_provider(
     areas: Iterable[str] | None = None,
     repeat: int = 1,
     options: dict | None = None,
+    retry: RetryPolicy | None = None,
 ) -> list[CheckResult]:
     """Run every case for one provider in this process (no pytest), in catalog order."""
-    session = Session(provider, options=options)
+    session = Session(provider, options=options, retry=retry)
     try:
-        skip = provider_skip_reason(provider) if not provider.builtin else None
+        skip = provider_skip_reason(provider)
         batch = cases(provider, check_ids, areas)
         results = run_batch(session, batch, skip, repeat)
         return [results[c.id] for c in batch]

@@ -19,6 +19,8 @@ import pytest
 
 from conformance.catalog import load_catalog
 from conformance.checks import Session
+from conformance.checks.property import DEFAULT_EXAMPLES as DEFAULT_HYPOTHESIS_EXAMPLES
+from conformance.checks.property import DEFAULT_SEED as DEFAULT_HYPOTHESIS_SEED
 from conformance.distribution import read_owned
 from conformance.plan import RunPlan
 from conformance.progress import Progress
@@ -26,8 +28,6 @@ from conformance.providers import ConfigError, Provider, ProvidersFile, load_pro
 from conformance.results import CheckResult, JsonLinesWriter, check_out_dir, read_json_lines
 from conformance.runner import Case, ConcurrentBatches, provider_skip_reason
 
-DEFAULT_HYPOTHESIS_SEED = 20261125  # the fuzz checks' seed unless --hypothesis-seed says otherwise
-DEFAULT_HYPOTHESIS_EXAMPLES = 5
 
 
 @dataclass
@@ -72,7 +72,7 @@ class RunState:
             if provider.builtin and name not in self.endpoints:
                 self.skip_reasons[name] = f"built-in {provider.builtin} server was not started"
             else:
-                self.skip_reasons[name] = None if provider.builtin else provider_skip_reason(provider)
+                self.skip_reasons[name] = provider_skip_reason(provider)
         return self.skip_reasons[name]
 
     def open_session(self, name: str) -> tuple[Session, str | None]:

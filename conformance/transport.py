@@ -427,8 +427,6 @@ class RetryPolicy:
 
     def wait_s(self, ex: Exchange, attempt: int) -> float:
         """Seconds to wait before retry number `attempt + 1`, whatever the headers say."""
-        if _retry_wait is not None:
-            return _retry_wait(ex, attempt)
         for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
             raw = ex.headers.get(name)
             if raw:
@@ -439,8 +437,6 @@ class RetryPolicy:
         return min(self.max_wait_s, self.backoff_s * 2**attempt + _JITTER.uniform(0, self.jitter_s))
 
 
-# To go: tests/test_hostile.py still assigns this module hook; a test passes RetryPolicy(max_wait_s=...) instead.
-_retry_wait: Callable[[Exchange, int], float] | None = None
 # Our own generator: the global one is reseeded by Hypothesis while a fuzz check generates.
 _JITTER = random.Random()
 
