@@ -102,6 +102,14 @@ def test_a_result_matching_its_expectation_is_shown_as_expected_with_reason_and_
     assert ev["expected"]["matches"] is True and ev["expected"]["link"] == "https://example.org/bug/1"
 
 
+def test_an_expectation_allowing_several_statuses_shows_them_all() -> None:
+    exp = Expectation([Status.FAIL, Status.PASS], "flaky on this engine", "https://example.org/bug/2")
+    m = build_matrix(make_run([make_result("a", "chat.stop", Status.FAIL, expected=exp)]))
+    cell = m.cell("a", "chat.stop")
+    assert cell.expected and cell.expectation["status"] == "pass | fail"
+    assert m.evidence[cell.evidence]["expected"]["status"] == "pass | fail"
+
+
 def test_an_expectation_the_result_does_not_match_is_not_shown_as_expected() -> None:
     exp = Expectation(Status.UNSUPPORTED, "refuses n")
     cell = build_matrix(make_run([make_result("a", "chat.n", Status.FAIL, expected=exp)])).cell("a", "chat.n")

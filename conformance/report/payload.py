@@ -64,7 +64,7 @@ def _expected(r: CheckResult) -> dict[str, Any] | None:
     if r.expected is None:
         return None
     e = r.expected
-    return {"status": e.status.value, "reason": bounded(e.reason, TEXT), "link": bounded(e.link, 500),
+    return {"status": " | ".join(s.value for s in Status if e.allows(s)), "reason": bounded(e.reason, TEXT), "link": bounded(e.link, 500),
             "matches": r.as_expected}
 
 
