@@ -271,6 +271,9 @@ def quirked(name: str, route: str, body: dict) -> httpx.Response:
         return httpx.post(base + route, json=body, timeout=30)
 
 
+SEEN_IN_ONE_TEST = frozenset({"cached_exceeds_prompt", "completions_absent", "completions_logprobs_ignored", "images_url_instead_of_b64", "reasoning_not_in_totals", "response_arguments_object", "response_capped_completed", "response_event_name_mismatch", "response_sequence_stuck", "responses_absent", "vision_image_ignored"})  # the test below
+
+
 def test_surface_quirks_are_observable_on_the_wire() -> None:
     assert quirked("responses_absent", "/responses", {"model": "ref-chat", "input": "Hi"}).headers["content-type"].startswith("text/html")
     assert quirked("completions_absent", "/completions", {"model": "ref-chat", "prompt": "Hi"}).status_code == 404
@@ -293,3 +296,73 @@ def test_surface_quirks_are_observable_on_the_wire() -> None:
     assert use["completion_tokens"] < use["completion_tokens_details"]["reasoning_tokens"]
     use = quirked("cached_exceeds_prompt", "/chat/completions", {"model": "ref-chat", "messages": [{"role": "user", "content": "Hi"}]}).json()["usage"]
     assert use["prompt_tokens_details"]["cached_tokens"] > use["prompt_tokens"]
+
+
+# --- every other surface quirk, seen on the wire (test_reference_server.py counts these too) -------
+
+R = "/responses"
+BASE = {"model": "ref-chat"}
+RED = images.data_url(images.solid("red"))
+
+
+def _two_turns(base: str) -> dict:
+    first = httpx.post(base + R, json={**BASE, "input": "My name is Zorblax."}, timeout=30).json()
+    return httpx.post(base + R, json={**BASE, "input": "What is my name?", "previous_response_id": first["id"]},
+                      timeout=30).json()
+
+
+def _text(body: dict) -> str:
+    return "".join(c.get("text", "") for item in body.get("output", []) for c in item.get("content") or [])
+
+
+def _stored(base: str) -> int:
+    body = httpx.post(base + R, json={**BASE, "input": "Hi", "store": True}, timeout=30).json()
+    return httpx.get(f"{base}{R}/{body['id']}", timeout=30).status_code
+
+
+def _deltas(base: str) -> list[str]:
+    raw = httpx.post(base + R, json={**BASE, "input": "Count from 1 to 3.", "stream": True}, timeout=30).content
+    return [d["delta"] for name, d in sse(raw) if d.get("type") == "response.output_text.delta"]
+
+
+def _tool_turn(base: str) -> str:
+    items = [{"role": "user", "content": "Weather in Oslo?"},
+             {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
+             {"type": "function_call_output", "call_id": "c1", "output": "37 °C"}]
+    return _text(httpx.post(base + R, json={**BASE, "input": items, "tools": [WEATHER]}, timeout=30).json())
+
+
+def _post(base: str, route: str, body: dict) -> httpx.Response:
+    return httpx.post(base + route, json=body, timeout=30)
+
+
+FORMAT = {"format": {"type": "json_schema", "name": "city", "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}, "strict": True}}
+IMAGE_INPUT = [{"role": "user", "content": [{"type": "input_text", "text": "What colour is this image?"}, {"type": "input_image", "image_url": RED}]}]
+SURFACE_OBSERVED = {
+    "previous_response_ignored": lambda b: "Zorblax" not in _text(_two_turns(b)),
+    "response_usage_total_wrong": lambda b: (u := _post(b, R, {**BASE, "input": "Hi"}).json()["usage"])["total_tokens"] == u["input_tokens"],
+    "response_instructions_ignored": lambda b: _text(_post(b, R, {**BASE, "input": "What colour is the sky?", "instructions": "Reply with only the word BANANA."}).json()) != "BANANA",
+    "response_not_stored": lambda b: _stored(b) == 404,
+    "response_delta_duplicated": lambda b: (d := _deltas(b)) and all(d[i] == d[i + 1] for i in range(0, len(d), 2)),
+    "response_tool_output_dropped": lambda b: "37" not in _tool_turn(b),
+    "response_format_ignored": lambda b: not _text(_post(b, R, {**BASE, "input": "Which city is the Eiffel Tower in?", "text": FORMAT}).json()).startswith("{"),
+    "completion_chat_shaped": lambda b: "message" in _post(b, "/completions", {**BASE, "prompt": "Hi"}).json()["choices"][0],
+    "completion_max_tokens_ignored": lambda b: _post(b, "/completions", {**BASE, "prompt": "Count from 1 to 50.", "max_tokens": 5}).json()["usage"]["completion_tokens"] > 5,
+    "completion_stop_ignored": lambda b: "6" in _post(b, "/completions", {**BASE, "prompt": "Count from 1 to 10.", "stop": ["6"], "max_tokens": 64}).json()["choices"][0]["text"],
+    "response_image_ignored": lambda b: _text(_post(b, R, {**BASE, "input": IMAGE_INPUT}).json()) != "red",
+    "images_no_created": lambda b: "created" not in _post(b, "/images/generations", {"model": "ref-image", "prompt": "red", "size": "16x16"}).json(),
+    "images_n_ignored": lambda b: len(_post(b, "/images/generations", {"model": "ref-image", "prompt": "red", "size": "16x16", "n": 2}).json()["data"]) == 1,
+    "images_b64_instead_of_url": lambda b: "b64_json" in _post(b, "/images/generations", {"model": "ref-image", "prompt": "red", "size": "16x16", "response_format": "url"}).json()["data"][0],
+    "reasoning_effort_500": lambda b: _post(b, "/chat/completions", {"model": "ref-reason", "messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "low"}).status_code == 500,
+    "reasoning_in_content": lambda b: "<think>" in _post(b, "/chat/completions", {"model": "ref-reason", "messages": [{"role": "user", "content": "Hi"}]}).json()["choices"][0]["message"]["content"],
+    "response_reasoning_outside_totals": lambda b: (u := _post(b, R, {"model": "ref-reason", "input": "Hi", "reasoning": {"effort": "low"}}).json()["usage"])["output_tokens"] < u["output_tokens_details"]["reasoning_tokens"] or u["total_tokens"] < u["input_tokens"] + u["output_tokens_details"]["reasoning_tokens"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE_OBSERVED))
+def test_surface_quirk_is_seen_on_the_wire_and_not_without_it(name: str) -> None:
+    seen = SURFACE_OBSERVED[name]
+    with running_server() as base:
+        assert not seen(base), "the conformant server already looks like this"
+    with running_server(quirks=(name,)) as base:
+        assert seen(base)

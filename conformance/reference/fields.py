@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from conformance.reference.errors import ApiError
@@ -194,3 +194,25 @@ def as_array(value: Any, path: str, low: int = 0, high: int | None = None) -> li
             code="array_above_max_length",
         )
     return value
+
+
+def unrecognized(key: str) -> str:
+    """Chat completions' words for a member it does not know (legacy completions and images too)."""
+    return f"Unrecognized request argument supplied: {key}"
+
+
+def request_object(
+    body: Any, known: frozenset[str], required: str | None = None, unknown: Callable[[str], str] = unrecognized
+) -> Mapping[str, Any]:
+    """The body as an object of known members (`unknown` words the refusal of another one, as each
+    API words it), with a string `model` and, if named, the `required` member."""
+    if not isinstance(body, dict):
+        raise ApiError(400, f"Invalid request body: expected a JSON object, but got {describe(body)} instead.",
+                       code="invalid_type")
+    for key in body:
+        if key not in known:
+            raise ApiError(400, unknown(key[:100]), param=key[:100], code="unknown_parameter")
+    read_string(body, "model", "model", required=True, nullable=False)
+    if required is not None and required not in body:
+        raise missing(required)
+    return body

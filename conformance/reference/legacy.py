@@ -20,7 +20,8 @@ from PIL import Image
 from conformance import images
 from conformance.reference.errors import ApiError
 from conformance.reference.fields import (
-    as_array, describe, invalid_type, invalid_value, missing, read_boolean, read_integer, read_string,
+    request_object,
+    as_array, invalid_type, invalid_value, missing, read_boolean, read_integer, read_string,
 )
 from conformance.reference.responder import ChatRequest, Completion, Message, respond
 from conformance.reference.tokens import token_logprobs, tokenize
@@ -39,19 +40,9 @@ IMAGE_SIDES = range(16, 2049)
 MAX_IMAGES = 10
 
 
-def _object(body: Any, known: frozenset[str]) -> Mapping[str, Any]:
-    if not isinstance(body, dict):
-        raise ApiError(400, f"Invalid request body: expected a JSON object, but got {describe(body)} instead.", code="invalid_type")
-    for key in body:
-        if key not in known:
-            raise ApiError(400, f"Unrecognized request argument supplied: {key[:100]}", param=key[:100], code="unknown_parameter")
-    read_string(body, "model", "model", required=True, nullable=False)
-    return body
-
-
 def check_completions(body: Any) -> Mapping[str, Any]:
     """The validated legacy completions body; raises the ApiError OpenAI would answer otherwise."""
-    obj = _object(body, COMPLETION_PARAMS)
+    obj = request_object(body, COMPLETION_PARAMS)
     prompt = obj.get("prompt")
     if prompt is None:
         raise missing("prompt")
@@ -149,7 +140,7 @@ def image_size(body: Mapping[str, Any]) -> tuple[int, int]:
 
 def check_images(body: Any) -> Mapping[str, Any]:
     """The validated image generation body; raises the ApiError OpenAI would answer otherwise."""
-    obj = _object(body, IMAGE_PARAMS)
+    obj = request_object(body, IMAGE_PARAMS)
     read_string(obj, "prompt", "prompt", required=True, nullable=False)
     read_integer(obj, "n", "n", 1, MAX_IMAGES)
     fmt = read_string(obj, "response_format", "response_format")

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from conformance.reference.accounting import EFFORTS
-from conformance.reference.errors import ApiError
 from conformance.reference.fields import (
-    as_array, as_object, describe, invalid_type, invalid_value, read_boolean, read_integer, read_string,
+    request_object,
+    as_array, as_object, invalid_type, invalid_value, read_boolean, read_integer, read_string,
 )
 
 __all__ = ["RESPONSES_PARAMS", "check_responses", "to_chat"]
@@ -34,12 +34,7 @@ _ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")
 
 def check_responses(body: Any) -> Mapping[str, Any]:
     """The body as a validated object; raises the ApiError OpenAI would answer otherwise."""
-    if not isinstance(body, dict):
-        raise ApiError(400, f"Invalid request body: expected a JSON object, but got {describe(body)} instead.", code="invalid_type")
-    for key in body:
-        if key not in RESPONSES_PARAMS:
-            raise ApiError(400, f"Unknown parameter: '{key[:100]}'.", param=key[:100], code="unknown_parameter")
-    read_string(body, "model", "model", required=True, nullable=False)
+    request_object(body, RESPONSES_PARAMS, unknown=lambda key: f"Unknown parameter: '{key}'.")
     for key in ("instructions", "previous_response_id", "user", "safety_identifier", "prompt_cache_key"):
         read_string(body, key, key)
     for key in ("store", "stream", "parallel_tool_calls", "background"):

@@ -20,6 +20,7 @@ from typing import Any
 from conformance.reference.accounting import EFFORTS
 from conformance.reference.errors import ApiError
 from conformance.reference.fields import (
+    request_object,
     ABSENT,
     as_array,
     as_object,
@@ -72,31 +73,12 @@ _MAX_TOKEN_ID = 2**31 - 1
 _MAX_INPUTS = 2048
 
 
-def _request_object(body: Any, known: frozenset[str], required: str) -> Mapping[str, Any]:
-    """The body as an object of known members, with a string `model` and the `required` member."""
-    if not isinstance(body, dict):
-        raise ApiError(
-            400,
-            f"Invalid request body: expected a JSON object, but got {describe(body)} instead.",
-            code="invalid_type",
-        )
-    for key in body:
-        if key not in known:
-            raise ApiError(
-                400, f"Unrecognized request argument supplied: {key[:100]}", param=key[:100], code="unknown_parameter"
-            )
-    read_string(body, "model", "model", required=True, nullable=False)
-    if required not in body:
-        raise missing(required)
-    return body
-
-
 # --- chat ---------------------------------------------------------------------------------------
 
 
 def check_chat(body: Any) -> None:
     """Raise the ApiError OpenAI would answer to this chat-completion request body, if any."""
-    obj = _request_object(body, CHAT_PARAMS, "messages")
+    obj = request_object(body, CHAT_PARAMS, "messages")
     messages = as_array(obj["messages"], "messages", low=1)
     for i, message in enumerate(messages):
         _message(message, f"messages[{i}]")
@@ -489,7 +471,7 @@ def _response_format(obj: Mapping[str, Any], messages: list[Any]) -> None:
 
 def check_embeddings(body: Any) -> None:
     """Raise the ApiError OpenAI would answer to this embeddings request body, if any."""
-    obj = _request_object(body, EMBEDDING_PARAMS, "input")
+    obj = request_object(body, EMBEDDING_PARAMS, "input")
     _input(obj["input"])
     fmt = read_string(obj, "encoding_format", "encoding_format")
     if fmt is not None and fmt not in ("float", "base64"):

@@ -12,9 +12,22 @@ import json
 from typing import Any
 
 from conformance.reference.errors import ApiError
+from conformance.reference.quirks.places import drop, register_edits
 from conformance.reference.quirks.registry import HookContext, hook
 
 _HTML_404 = b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>"
+
+
+# Parameters ignored, fields left out: the remove-a-key family, as rows.
+register_edits(
+    drop("completion_max_tokens_ignored", "completions_request", "body", "max_tokens"),
+    drop("completion_stop_ignored", "completions_request", "body", "stop"),
+    drop("completions_logprobs_ignored", "completions_request", "body", "logprobs"),
+    drop("images_no_created", "images_body", "body", "created"),
+    drop("previous_response_ignored", "responses_request", "body", "previous_response_id"),
+    drop("response_format_ignored", "responses_request", "body", "text"),
+    drop("response_instructions_ignored", "responses_request", "body", "instructions"),
+)
 
 
 @hook("endpoint_gate", "responses_absent")
@@ -57,18 +70,6 @@ def _capped_completed(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     return {**body, "status": "completed", "incomplete_details": None}
 
 
-@hook("responses_request", "previous_response_ignored")
-def _previous_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    body.pop("previous_response_id", None)
-    return body
-
-
-@hook("completions_request", "completions_logprobs_ignored")
-def _logprobs_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    body.pop("logprobs", None)
-    return body
-
-
 @hook("chat_request", "vision_image_ignored")
 def _image_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     for m in body.get("messages") or []:
@@ -106,12 +107,6 @@ def _usage_total_wrong(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]
     return body
 
 
-@hook("responses_request", "response_instructions_ignored")
-def _instructions_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    body.pop("instructions", None)
-    return body
-
-
 @hook("responses_request", "response_not_stored")
 def _not_stored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     return {**body, "store": False}
@@ -140,12 +135,6 @@ def _tool_output_dropped(body: dict[str, Any], ctx: HookContext) -> dict[str, An
     return body
 
 
-@hook("responses_request", "response_format_ignored")
-def _format_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    body.pop("text", None)
-    return body
-
-
 @hook("responses_request", "response_image_ignored")
 def _response_image_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     for item in _input_items(body):
@@ -161,23 +150,6 @@ def _chat_shaped(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
         for c in body.get("choices") or []
     ]
     return {**body, "object": "chat.completion", "choices": choices}
-
-
-@hook("completions_request", "completion_max_tokens_ignored")
-def _max_tokens_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    body.pop("max_tokens", None)
-    return body
-
-
-@hook("completions_request", "completion_stop_ignored")
-def _stop_ignored(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    body.pop("stop", None)
-    return body
-
-
-@hook("images_body", "images_no_created")
-def _no_created(body: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k != "created"}
 
 
 @hook("images_request", "images_n_ignored")
