@@ -13,7 +13,7 @@ from typing import Any
 
 from conformance import probes
 from conformance.chat_stream import ChatStream
-from conformance.checks.base import Context, Fail, check
+from conformance.checks.base import Context, Fail, NoVerdict, check
 from conformance.checks.common import cap_reached, excerpt, is_int, require_json, require_stream, schema_fail, usage_of
 from conformance.checks.stream import count_sequence
 from conformance.schemas import validate
@@ -79,25 +79,42 @@ def completions_stream(ctx: Context) -> str | None:
     return f"{len(stream.chunks)} chunks"
 
 
+def counted(text: str) -> list[int]:
+    """The numbers in the text when they are a count 1, 2, 3…; [] when the model did not count."""
+    numbers = [int(n) for n in re.findall(r"\d+", text) if len(n) < 6]
+    return numbers if numbers and numbers == list(range(1, len(numbers) + 1)) else []
+
+
 @check("completions.max_tokens")
 def completions_max_tokens(ctx: Context) -> str | None:
     body, choice = _choice(ctx, "cmpl_length")
     used = usage_of(body).get("completion_tokens")
-    if choice.get("finish_reason") != "length":
-        raise Fail(f"max_tokens=5 on a 50-number count: finish_reason {excerpt(choice.get('finish_reason'))}; expected 'length'")
-    if not is_int(used) or used > 5:
-        raise Fail(f"max_tokens=5: usage.completion_tokens is {excerpt(used)}; expected at most 5")
-    return None
+    reason = choice.get("finish_reason")
+    if is_int(used) and used > 5:
+        raise Fail(f"max_tokens=5 not enforced: usage.completion_tokens is {used}")
+    if reason == "length":
+        return None
+    numbers = counted(choice["text"])
+    if len(numbers) >= 50:
+        raise Fail(f"max_tokens=5 ignored: the whole 50-number count came back (finish_reason {excerpt(reason)})")
+    if numbers:
+        raise Fail(f"max_tokens=5 cut the count after {len(numbers)} numbers but finish_reason is {excerpt(reason)}; expected 'length'")
+    # As chat.max_tokens: a model that ended on its own before the cap did not exercise it.
+    raise NoVerdict(f"the model did not count as asked ({excerpt(choice['text'])!r}, finish_reason {excerpt(reason)}): the cap was not exercised")
 
 
 @check("completions.stop")
 def completions_stop(ctx: Context) -> str | None:
     _, choice = _choice(ctx, "cmpl_stop")
-    numbers = [int(n) for n in re.findall(r"\d+", choice["text"])]
+    numbers = [int(n) for n in re.findall(r"\d+", choice["text"]) if len(n) < 6]
+    if numbers[:5] != [1, 2, 3, 4, 5]:
+        # As chat.stop: only a model that counted 1..5 was about to write the stop text.
+        raise NoVerdict(f"the model did not count as asked ({excerpt(choice['text'])!r}): stop cannot be judged")
     if any(n >= int(STOP_AT) for n in numbers) or STOP_AT in choice["text"]:
         raise Fail(f"stop {STOP_AT!r}: received {excerpt(choice['text'])!r}; expected the text to end before {STOP_AT!r}")
     if choice.get("finish_reason") != "stop":
-        raise Fail(f"stop {STOP_AT!r}: finish_reason {excerpt(choice.get('finish_reason'))}; expected 'stop'")
+        failure = f"stop {STOP_AT!r}: finish_reason {excerpt(choice.get('finish_reason'))}; expected 'stop'"
+        raise _not_cut(choice, "the count", failure)  # the cap may have come before the stop text
     return None
 
 
