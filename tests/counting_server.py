@@ -11,10 +11,8 @@ the same counters. What does not: the server itself (conformance/reference/serve
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -23,9 +21,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 
 from conformance.reference.server import ServerConfig, create_app
+from conformance.reference.testing import serving as serve_app
 
 KEY = "sk-count-test-key-93f1c0a7"
 KEY_ENV = "COUNTING_SERVER_KEY"
@@ -116,19 +114,6 @@ class CountingServer:
     counts: Counts
 
 
-_loop_lock = threading.Lock()
-_loops: list[asyncio.AbstractEventLoop] = []
-
-
-def _loop() -> asyncio.AbstractEventLoop:
-    with _loop_lock:
-        if not _loops:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="counting-servers", daemon=True).start()
-            _loops.append(loop)
-        return _loops[0]
-
-
 @contextmanager
 def counting_server(name: str, latency_ms: float = 0.0, **config: Any) -> Iterator[CountingServer]:
     """One counting reference server on a free port (key `KEY`), until the block ends."""
@@ -136,33 +121,6 @@ def counting_server(name: str, latency_ms: float = 0.0, **config: Any) -> Iterat
     app = _Counting(create_app(ServerConfig(api_key=KEY, latency_ms=latency_ms, **config)), counts)
     with serve_app(app) as base_url:
         yield CountingServer(name, base_url, counts)
-
-
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Any ASGI app on a free 127.0.0.1 port; yields `http://127.0.0.1:PORT/v1`."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning",
-                                           access_log=False, timeout_graceful_shutdown=1))
-    task = asyncio.run_coroutine_threadsafe(server.serve(sockets=[sock]), _loop())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the server stopped before it started")
-        if time.monotonic() > deadline:
-            raise TimeoutError("the server did not start")
-        time.sleep(0.001)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        for listener in getattr(server, "servers", []):
-            _loop().call_soon_threadsafe(listener.close)
 
 
 @contextmanager

@@ -26,7 +26,7 @@ import uvicorn
 
 from conformance.reference.server import ServerConfig, create_app
 
-__all__ = ["running_server"]
+__all__ = ["running_server", "serving"]
 
 STARTUP_TIMEOUT_S = 10.0
 _lock = threading.Lock()
@@ -56,13 +56,20 @@ def running_server(config: ServerConfig | None = None, **overrides: Any) -> Iter
     `host` and `port` are ignored: the server always binds 127.0.0.1 on a port the OS picks.
     """
     config = dataclasses.replace(config or ServerConfig(), **overrides)
-    app = create_app(config)  # unknown quirks fail here, before any socket is opened
+    with serving(create_app(config)) as url:  # unknown quirks fail in create_app, before any socket
+        yield url
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Any ASGI app (the reference app, or one wrapping it) on a free 127.0.0.1 port, on the
+    shared background loop; yields `http://127.0.0.1:PORT/v1` and stops listening on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Without TCP_NODELAY (inherited by accepted sockets) Nagle + delayed ACK cost ~40 ms a request.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
+    sock.listen(256)
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
@@ -82,9 +89,9 @@ def running_server(config: ServerConfig | None = None, **overrides: Any) -> Iter
     while not server.started:
         if task.done():
             task.result()  # raises the startup error
-            raise RuntimeError("the reference server stopped before it started")
+            raise RuntimeError("the server stopped before it started")
         if time.monotonic() > deadline:
-            raise TimeoutError("the reference server did not start")
+            raise TimeoutError("the server did not start")
         time.sleep(0.0005)
     try:
         yield f"http://127.0.0.1:{port}/v1"
