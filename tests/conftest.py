@@ -50,6 +50,9 @@ SLOW_MODULES = frozenset({
     "test_hostile.py",       # every hostile server mode through the whole suite
     "test_secrets.py",       # full runs searched byte by byte
     "test_fresh_clone.py",   # a fresh clone and venv
+    "test_requests_once.py", # whole runs under -n 1/2/3 and every deselection, counted at servers
+    "test_client_node.py",   # node processes and npm installs
+    "test_fuzz_parsers.py",  # the parsers and every check under hundreds of generated inputs
 })
 
 
