@@ -12,6 +12,7 @@ any object that is serialised.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -86,6 +87,12 @@ class Provider:
         """Every value that must never appear in output, with the placeholder shown in its place:
         the key (`$API_KEY`), every value interpolated from the environment that `public_env` does
         not name (`$VAR`), and secret-named literal headers and query values (`$X_API_KEY`)."""
+        return self._secrets
+
+    @functools.cached_property
+    def _secrets(self) -> tuple[Secret, ...]:
+        # Computed once per Provider (frozen; `with_endpoint` makes a new one): `shown` asks for
+        # every header, URL and curl of every request.
         found = [Secret(self.api_key, "$API_KEY")] if self.api_key else []
         found += self.env_secrets
         for k, v in [*self.headers.items(), *self.query.items()]:

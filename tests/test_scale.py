@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import itertools
 import threading
 import time
@@ -68,7 +69,7 @@ def test_limiter_holds_the_request_rate() -> None:
 
 def test_rpm_limit_keeps_a_rate_limited_server_from_answering_429() -> None:
     with reference(rpm=12) as provider:
-        polite = Provider(**{**provider.__dict__, "rpm": 12, "max_concurrency": 2})
+        polite = replace(provider, rpm=12, max_concurrency=2)
         session = Session(polite)
         session.client.limiter = Limiter(2, 12, window_s=60.0)
         statuses = [session.client.send(Request("GET", "/models")).status for _ in range(12)]
@@ -106,7 +107,7 @@ def test_a_hanging_provider_costs_one_timeout_then_the_breaker_opens(concurrency
 
 def test_budget_tokens_is_enforced() -> None:
     with reference() as provider:
-        budgeted = Provider(**{**provider.__dict__, "budget_tokens": 300, "max_concurrency": 1})
+        budgeted = replace(provider, budget_tokens=300, max_concurrency=1)
         results = run_provider(budgeted)
     spent = sum(r.tokens.total for r in results)
     assert any("token budget exhausted" in r.message for r in results)
