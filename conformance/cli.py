@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "diff": cmd_diff,
         "merge": cmd_merge,
         "gate": cmd_gate,
+        "clients": cmd_clients,
     }[args.command]
     return handler(args)
 
@@ -115,6 +116,15 @@ def _results_commands(sub: Any) -> None:
     gate.add_argument("--policy", required=True)
     gate.add_argument("--providers", metavar="FILE", help="providers file holding `policies:` (optional)")
     gate.add_argument("--fallback-out", metavar="FILE", help="write the ranked fallback chain as YAML")
+    clients = sub.add_parser("clients", help="the client libraries responses are replayed through")
+    csub = clients.add_subparsers(dest="clients_command", required=True)
+    inst = csub.add_parser("install", help="build the libraries' environments (in the user cache dir)")
+    inst.add_argument("names", nargs="*", metavar="NAME", help="libraries to install (default: all)")
+    inst.add_argument("--force", action="store_true", help="build again even when installed")
+    csub.add_parser("list", help="the libraries, their pins and whether they are installed")
+    measure = csub.add_parser("measure", help="replay every reference deviation mode through every library")
+    measure.add_argument("--write", action="store_true", help="write the table into the package and the README")
+    measure.add_argument("--quirk", action="append", default=[], metavar="NAME", help="only these modes (repeatable)")
 
 
 def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
@@ -289,6 +299,39 @@ def checks_markdown() -> str:
         title = spec.title.replace("|", "\\|")
         lines.append(f"| `{spec.id}` | {spec.level.value} | {spec.kind.value} | {title} |")
     return "\n".join(lines)
+
+
+def cmd_clients(args: argparse.Namespace) -> int:
+    """`conformance clients install|list|measure`."""
+    from conformance import client_envs
+
+    if args.clients_command == "measure":
+        from conformance.client_impact import cmd_measure
+
+        return cmd_measure(args.quirk, write_table=args.write)
+    if args.clients_command == "list":
+        for spec in client_envs.libraries():
+            record = client_envs.installed(spec)
+            state = ", ".join(f"{k} {v}" for k, v in (record or {}).get("versions", {}).items()) if record else "not installed"
+            print(f"{spec.name:<16} {spec.check:<24} {state}")
+        return 0
+    try:
+        specs = [client_envs.library(n) for n in args.names] or list(client_envs.libraries())
+    except KeyError as exc:
+        print(f"conformance clients install: {exc.args[0]}", file=sys.stderr)
+        return 2
+    failed = 0
+    for spec in specs:
+        result = client_envs.install(spec, force=args.force, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
+        if result.error:
+            failed += 1
+            print(f"{spec.name:<16} FAILED: {result.error}")
+            continue
+        how = f"installed in {result.seconds:g} s" if result.fresh else "already installed"
+        size = f"{result.size_bytes / 1e6:.0f} MB"
+        versions = ", ".join(f"{k} {v}" for k, v in (result.versions or {}).items())
+        print(f"{spec.name:<16} {how}, {size}: {versions} ({result.path})")
+    return 1 if failed else 0
 
 
 def cmd_list_quirks(args: argparse.Namespace) -> int:

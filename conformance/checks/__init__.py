@@ -6,6 +6,7 @@
 from conformance.checks import (  # noqa: F401  (imported to register their checks)
     caching,
     chat,
+    client_libs,
     client_node,
     client_python,
     completions,

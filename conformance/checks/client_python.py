@@ -37,6 +37,7 @@ PYTHON = Library(
         "create_stream": "chat.completions.create(stream=True)",
         "stream_helper": "ChatCompletionStreamState",
         "embeddings": "embeddings.create",
+        "models": "models.list",
     },
 )
 _HOP_HEADERS = ("content-encoding", "content-length", "transfer-encoding", "connection")
@@ -105,11 +106,16 @@ def _embeddings(client: Any, step: Step, sent: list[dict[str, Any]]) -> dict[str
     return {"data_count": len(data), "embeddings": items, "requests": sent}
 
 
+def _models(client: Any, step: Step, sent: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"ids": [m.id for m in client.models.list().data]}
+
+
 CALLS: dict[str, Callable[[Any, Step, list[dict[str, Any]]], dict[str, Any]]] = {
     "create": _create,
     "create_stream": _create_stream,
     "stream_helper": _stream_helper,
     "embeddings": _embeddings,
+    "models": _models,
 }
 
 

@@ -46,29 +46,44 @@ from typing import Any
 from conformance.checks.base import Context, Fail, NoVerdict
 from conformance.checks.common import cut_at_cap, excerpt, text_of
 from conformance.checks.embeddings import decode_base64_f32
+from conformance.checks.responses import items_of, output_text
 from conformance.checks.tools import accumulate_tool_calls
 from conformance.transport import Exchange
 
 
 @dataclass(frozen=True)
 class Replay:
-    """One probe of the plan: its capability, the SDK calls that read it, and its float twin."""
+    """One step kind of the plan: the probe it serves, the calls that read it, and its companions."""
 
     capability: str
     probe: str
     calls: tuple[str, ...]
     floats: str | None = None  # embeddings: the float answer the decoded vector is measured against
+    then: str | None = None  # a second turn: the response served to the library's follow-up request
+    base64: str | None = None  # embeddings: served instead when the library asks for base64
 
 
 PLAN: tuple[Replay, ...] = (
-    Replay("chat", "chat_basic", ("create",)),
+    Replay("chat", "models_list", ("models",)),
+    Replay("chat", "chat_basic", ("create", "chat")),
     Replay("chat", "chat_n", ("create",)),
     Replay("chat", "stream_basic", ("create_stream", "stream_helper")),
-    Replay("tools", "tools_auto", ("create", "run_tools")),
+    Replay("chat", "stream_usage", ("chat_stream",)),
+    Replay("tools", "tools_auto", ("create", "run_tools", "tools")),
+    Replay("tools", "tools_auto", ("tool_turn",), then="tools_result"),
     Replay("tools", "tools_parallel", ("create", "run_tools")),
-    Replay("tools", "tools_stream", ("create_stream", "stream_helper")),
+    Replay("tools", "tools_stream", ("create_stream", "stream_helper", "tools_stream")),
+    Replay("chat", "json_schema", ("structured",)),
     Replay("embeddings", "emb_base64", ("embeddings",), floats="emb_single"),
+    Replay("embeddings", "emb_single", ("embed_float",)),
+    Replay("embeddings", "emb_single", ("embed_default",), base64="emb_base64"),
+    Replay("chat", "resp_basic", ("agent_run",)),
+    Replay("chat", "resp_stream", ("agent_stream",)),
+    Replay("tools", "resp_tools", ("agent_tools",), then="resp_tool_result"),
 )
+# Calls that hand a tool call to application code to run, or parse a whole answer: an answer the
+# token cap cut is refused by design (whoever sent it), so they are not replayed on one.
+NEEDS_WHOLE_ANSWER = frozenset({"run_tools", "tool_turn", "structured", "agent_tools"})
 
 
 @dataclass(frozen=True)
@@ -82,12 +97,14 @@ class Library:
 
 @dataclass(frozen=True)
 class Step:
-    """One SDK call to replay: the probe whose response it serves, and for embeddings the float twin."""
+    """One library call to replay: the probe whose response it serves, and its companions."""
 
     probe: str
     call: str
     exchange: Exchange
     floats: Exchange | None = None
+    then: Exchange | None = None
+    base64: Exchange | None = None
 
     def params(self) -> dict[str, Any]:
         """The request the SDK call is made with: the probe's, minus `stream` (the call decides)."""
@@ -130,6 +147,14 @@ def not_replayable(ex: Exchange) -> str | None:
     return None
 
 
+def _cut(ex: Exchange) -> bool:
+    """The answer ended at the token cap (chat: finish_reason length; a Response: incomplete)."""
+    body = ex.json_body
+    if isinstance(body, dict) and body.get("object") == "response":
+        return body.get("status") == "incomplete"
+    return cut_at_cap(ex)
+
+
 def plan(ctx: Context, library: Library) -> list[Step]:
     """The SDK calls to replay, from the probes the suite already has (successful ones only).
 
@@ -142,17 +167,18 @@ def plan(ctx: Context, library: Library) -> list[Step]:
             continue
         model = ctx.model_for(replay.capability)
         ex = ctx.probe(replay.probe, model)
-        floats = ctx.probe(replay.floats, model) if replay.floats else None
-        reason = not_replayable(ex) or (not_replayable(floats) if floats is not None else None)
+        companions = {k: ctx.probe(p, model) for k in ("floats", "then", "base64") if (p := getattr(replay, k))}
+        reason = not_replayable(ex) or next(filter(None, map(not_replayable, companions.values())), None)
         if reason:
             skipped.append(f"{replay.probe} ({excerpt(reason, 80)})")
             continue
-        if "run_tools" in calls and cut_at_cap(ex):
-            # A tool runner refuses an answer cut at the cap (LengthFinishReasonError) whoever sent
-            # it: that says nothing about the provider. create() still reads the same answer.
-            calls = tuple(c for c in calls if c != "run_tools")
-            skipped.append(f"{replay.probe} {library.calls['run_tools']} (the answer was cut at our token cap)")
-        steps.extend(Step(replay.probe, call, ex, floats) for call in calls)
+        whole = [c for c in calls if c in NEEDS_WHOLE_ANSWER]
+        if whole and _cut(ex):
+            # A tool runner or a parser refuses an answer cut at the cap (openai's
+            # LengthFinishReasonError) whoever sent it: that says nothing about the provider.
+            calls = tuple(c for c in calls if c not in whole)
+            skipped += [f"{replay.probe} {library.calls[c]} (the answer was cut at our token cap)" for c in whole]
+        steps.extend(Step(replay.probe, call, ex, **companions) for call in calls)
     if skipped:
         ctx.note(f"not replayed through {library.name}: " + "; ".join(skipped))
     return steps
@@ -172,11 +198,11 @@ def replay_check(ctx: Context, library: Library, runner: Runner) -> str:
     if lines:
         for line in lines[1:10]:
             ctx.note(f"also: {line}")
-        more = f" (+{len(lines) - 1} more SDK calls failed, see notes)" if len(lines) > 1 else ""
+        more = f" (+{len(lines) - 1} more calls failed, see notes)" if len(lines) > 1 else ""
         raise Fail(lines[0] + more)
     probes = list(dict.fromkeys(s.probe for s in steps))
     return (
-        f"{library.name} {run.version} ({run.runtime}): {len(steps)} SDK calls on {len(probes)} responses "
+        f"{library.name} {run.version} ({run.runtime}): {len(steps)} calls on {len(probes)} responses "
         f"passed: {', '.join(probes)}"
     )
 
@@ -474,6 +500,229 @@ def _embeddings(step: Step, observed: Mapping[str, Any], library: Library) -> li
     return []
 
 
+# ---------------------------------------------------------------- comparators of the normalised calls
+# The libraries beyond the official SDKs hand over their own types (a LangChain AIMessage, a
+# pydantic-ai result...); their adapters report them in one normalised shape per call
+# (conformance/clients/README.md), judged here: text, tool name and parsed arguments, usage, vectors.
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality where 1 == 1.0 but true != 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _parsed(arguments: Any) -> Any:
+    """Tool arguments as the application uses them: a JSON string parsed, anything else as it is."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def _text_problem(observed: Mapping[str, Any], wire_text: str, what: str) -> list[str]:
+    text = observed.get("text")
+    if text is not None and not isinstance(text, str):
+        return [f"{what} text reaches the application as {_js_type(text)}, not a string"]
+    if (text or "") != wire_text:
+        return [f"{what} text {excerpt(text)!r} != wire text {excerpt(wire_text)!r}"]
+    return []
+
+
+def _usage_problems(observed: Mapping[str, Any], wire_usage: Any) -> list[str]:
+    """The library's token counts vs the wire's (not judged when the library has no usage for the
+    call, or the wire carries none)."""
+    if "usage" not in observed or not isinstance(wire_usage, dict):
+        return []
+    usage = observed["usage"]
+    if usage is None:
+        return [f"the library dropped the usage the wire carries ({excerpt(wire_usage)})"]
+    if not isinstance(usage, dict):
+        return [f"usage reaches the application as {_show(usage)}"]
+    return [
+        f"usage.{name} reaches the application as {_show(usage.get(name))}; the wire says {_show(wire_usage.get(name))}"
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if usage.get(name) is not None and not _same(usage.get(name), wire_usage.get(name))
+    ]
+
+
+def _library_calls(observed: Any, wire: list[tuple[Any, Any, Any]], what: str) -> list[str]:
+    """Tool calls handed over (id if kept, name, arguments parsed) vs the wire's."""
+    calls = [c for c in observed or [] if isinstance(c, dict)] if isinstance(observed, list) else []
+    if observed is not None and not isinstance(observed, list):
+        return [f"{what} tool calls reach the application as {_show(observed)}"]
+    problems = []
+    if len(calls) != len(wire):
+        problems.append(f"{what} has {len(calls)} tool calls; the wire has {len(wire)}")
+    for i, (call, (wid, wname, wargs)) in enumerate(zip(calls, wire)):
+        where = f"{what} tool call {i}"
+        if call.get("name") != wname:
+            problems.append(f"{where} is named {_show(call.get('name'))}; the wire says {_show(wname)}")
+        if not _same(_parsed(call.get("arguments")), _parsed(wargs)):
+            problems.append(f"{where} arguments {_show(call.get('arguments'))}; the wire has {_show(wargs)}")
+        if "id" in call and isinstance(wid, str) and wid and call.get("id") != wid:
+            problems.append(f"{where} id {_show(call.get('id'))}; the wire says {_show(wid)}")
+    return problems
+
+
+def _chat(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """chat: the answer's text and usage."""
+    body = step.exchange.json_body
+    usage = body.get("usage") if isinstance(body, dict) else None
+    return _text_problem(observed, text_of(_wire_message(step.exchange).get("content")), "the answer's") + _usage_problems(observed, usage)
+
+
+def _stream_usage(ex: Exchange) -> Any:
+    chunks = ex.stream.usage_chunks()
+    return chunks[-1].get("usage") if chunks else None
+
+
+def _chat_stream(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """chat_stream: the streamed text, and the usage the stream ended with."""
+    ex = step.exchange
+    return _text_problem(observed, ex.stream.text(0), "the streamed") + _usage_problems(observed, _stream_usage(ex))
+
+
+def _wire_call_triples(ex: Exchange) -> list[tuple[Any, Any, Any]]:
+    return [(c.get("id"), _fn(c).get("name"), _fn(c).get("arguments")) for c in _wire_calls(ex)]
+
+
+def _tools(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """tools: the tool calls (name, parsed arguments, id) and any text."""
+    text = text_of(_wire_message(step.exchange).get("content"))
+    return _text_problem(observed, text, "the answer's") + _library_calls(observed.get("tool_calls"), _wire_call_triples(step.exchange), "the answer")
+
+
+def _tools_stream(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """tools_stream: the tool calls the library accumulated from the deltas, and any text."""
+    ex = step.exchange
+    return _text_problem(observed, ex.stream.text(0), "the streamed") + _library_calls(observed.get("tool_calls"), _streamed_wire_calls(ex), "the stream")
+
+
+def _turn_problems(step: Step, observed: Mapping[str, Any], wire: list[tuple[Any, Any, Any]], final_text: str,
+                   sent_ids: Callable[[Any], list[Any]]) -> list[str]:
+    """A tool loop: each wire call run once with its arguments, the results sent back under the
+    calls' ids, and the final answer handed over."""
+    invocations = observed.get("invocations")
+    problems = _library_calls(invocations, [(None, n, a) for _, n, a in wire], "the tools the library ran:")
+    if not wire:  # the model answered without a tool call: that answer is the final one
+        return problems + _text_problem(observed, final_text, "the answer's")
+    requests = observed.get("requests") or []
+    if len(requests) < 2:
+        return [*problems, "the library never sent the tool results back"]
+    ids = sent_ids(requests[1].get("body") if isinstance(requests[1], dict) else None)
+    wire_ids = [i for i, _, _ in wire]
+    if sorted(map(str, ids)) != sorted(map(str, wire_ids)):
+        problems.append(f"the library sent tool results for ids {_show(ids)}; the tool calls have ids {_show(wire_ids)}")
+    return problems + _text_problem(observed, final_text, "the final answer's")
+
+
+def _chat_result_ids(body: Any) -> list[Any]:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return [m.get("tool_call_id") for m in messages or [] if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def _tool_turn(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """tool_turn: tools_auto's calls run, their results sent back, tools_result's answer handed over."""
+    wire = _wire_call_triples(step.exchange)
+    final = step.then if wire and step.then is not None else step.exchange
+    return _turn_problems(step, observed, wire, text_of(_wire_message(final).get("content")), _chat_result_ids)
+
+
+def _structured(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """structured: the object the library parsed is the JSON the answer holds."""
+    content = text_of(_wire_message(step.exchange).get("content"))
+    try:
+        wire = json.loads(content)
+    except ValueError:
+        wire = content
+    if "parsed" not in observed or not _same(observed.get("parsed"), wire):
+        return [f"the library parsed {_show(observed.get('parsed'))}; the answer holds {_show(wire)}"]
+    return []
+
+
+def _wire_vector(ex: Exchange | None) -> list[float] | None:
+    vec = _first_embedding(ex)
+    if isinstance(vec, str):
+        try:
+            return decode_base64_f32(vec)
+        except (ValueError, binascii.Error):
+            return None
+    return vec if isinstance(vec, list) else None
+
+
+def _embed(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """embed_*: the first vector handed over has as many numbers as the float answer, and they are
+    the served answer's (float32 precision): a base64 answer decoded the way the spec defines it."""
+    requests = observed.get("requests") or [{}]
+    served = step.base64 if requests[0].get("served") == "base64" else step.exchange
+    vectors = observed.get("vectors")
+    vec = vectors[0] if isinstance(vectors, list) and vectors else None
+    if not isinstance(vec, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec):
+        return [f"the library's embedding is {_show(vec)}, not an array of numbers"]
+    floats = _first_embedding(step.exchange)
+    if isinstance(floats, list) and len(vec) != len(floats):
+        return [f"the library handed over {len(vec)} numbers; the float answer's vector has {len(floats)}"]
+    wire = _wire_vector(served)
+    if wire is None or len(wire) != len(vec) or any(not isinstance(x, (int, float)) or isinstance(x, bool) for x in wire):
+        return []  # an unreadable wire vector is the embeddings checks' to judge
+    if any(not math.isfinite(a) or abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(vec, wire)):
+        return ["the library's vector differs from the wire's"]
+    return []
+
+
+def _models(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """models: the ids listed, in the wire's order."""
+    body = step.exchange.json_body
+    data = body.get("data") if isinstance(body, dict) else None
+    wire = [m.get("id") for m in data or [] if isinstance(m, dict)] if isinstance(data, list) else []
+    if observed.get("ids") != wire:
+        return [f"the library listed {_show(observed.get('ids'))}; the wire lists {_show(wire)}"]
+    return []
+
+
+def _response_body(ex: Exchange | None) -> dict[str, Any]:
+    """A Response: the body, or for a stream the response its last event carries."""
+    if ex is None:
+        return {}
+    if ex.stream_requested:
+        finals = [c.get("response") for c in ex.stream.chunks if isinstance(c.get("response"), dict)]
+        return finals[-1] if finals else {}
+    body = ex.json_body
+    return body if isinstance(body, dict) else {}
+
+
+def _response_text(ex: Exchange | None) -> str:
+    return output_text(_response_body(ex))
+
+
+def _agent_run(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """agent_run / agent_stream: the agent's final output is the Response's output text."""
+    return _text_problem(observed, _response_text(step.exchange), "the agent's final output")
+
+
+def _response_result_ids(body: Any) -> list[Any]:
+    items = body.get("input") if isinstance(body, dict) else None
+    return [i.get("call_id") for i in items or [] if isinstance(i, dict) and i.get("type") == "function_call_output"]
+
+
+def _agent_tools(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """agent_tools: resp_tools' function calls run, their outputs sent back, resp_tool_result's answer."""
+    calls = items_of(_response_body(step.exchange), "function_call")
+    wire = [(c.get("call_id"), c.get("name"), c.get("arguments")) for c in calls]
+    final = step.then if wire else step.exchange
+    return _turn_problems(step, observed, wire, _response_text(final), _response_result_ids)
+
+
 Comparator = Callable[[Step, Mapping[str, Any], Library], list[str]]
 
 # What each call's observation holds (plain JSON; a key a library cannot observe is left out):
@@ -490,4 +739,17 @@ COMPARE: dict[str, Comparator] = {
     "stream_helper": _stream_helper,
     "run_tools": _run_tools,
     "embeddings": _embeddings,
+    # the normalised calls (conformance/clients/README.md)
+    "chat": _chat,
+    "chat_stream": _chat_stream,
+    "tools": _tools,
+    "tools_stream": _tools_stream,
+    "tool_turn": _tool_turn,
+    "structured": _structured,
+    "embed_float": _embed,
+    "embed_default": _embed,
+    "models": _models,
+    "agent_run": _agent_run,
+    "agent_stream": _agent_run,
+    "agent_tools": _agent_tools,
 }

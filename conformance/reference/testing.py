@@ -24,9 +24,10 @@ from typing import Any
 
 import uvicorn
 
+from conformance.providers import ModelConfig, Provider
 from conformance.reference.server import ServerConfig, create_app
 
-__all__ = ["running_server", "serving"]
+__all__ = ["reference_provider", "running_server", "serving"]
 
 STARTUP_TIMEOUT_S = 10.0
 _lock = threading.Lock()
@@ -97,3 +98,23 @@ def serving(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         asyncio.run_coroutine_threadsafe(_stop_listening(server), loop).result(timeout=5)
+
+
+def reference_provider(base_url: str, api_key: str | None = None, name: str = "reference", **kw: Any) -> Provider:
+    """A Provider pointing at a running reference server, configured like the shipped preset."""
+    chat = (ModelConfig("ref-chat", 64, "max_tokens"),)
+    return Provider(
+        name=name,
+        base_url=base_url,
+        api_key_env="REF_KEY" if api_key else None,
+        api_key=api_key,
+        models={
+            "chat": chat,
+            "tools": chat,
+            "embeddings": (ModelConfig("ref-embed", 64, "max_tokens"),),
+            "vision": chat,
+            "images": (ModelConfig("ref-image", 64, "max_tokens"),),
+            "reasoning": (ModelConfig("ref-reason", 128, "max_completion_tokens"),),
+        },
+        **kw,
+    )

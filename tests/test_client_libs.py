@@ -1,0 +1,205 @@
+"""The client-library replays: the loopback replay server, the workers, the normalised comparators,
+environments and skips, and the measured table the catalog's levels follow.
+
+The library environments themselves are exercised by the quirk table (tests/test_quirks.py, which
+asserts data/client_impact.yaml mode by mode). Here a test adapter over the suite's own
+openai-python (tests/fake_client/lib_fake.py) stands in for a library, so the machinery is proven
+on any machine: the same harness, worker, replay server and comparators.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conformance import client_envs, client_impact, replay
+from conformance.catalog import load_catalog
+from conformance.checks import client_libs
+from conformance.reference.quirks import load_quirks
+from conformance.runner import run_provider
+from conformance.transport import Exchange
+
+from conftest import REF_KEY, reference, reference_provider
+from counting_server import KEY, counting_server
+
+FAKE = Path(__file__).parent / "fake_client"
+HARNESS = str(client_envs.CLIENTS / "python" / "harness.py")
+CHECK = "client.langchain"  # the fake worker stands in for this library's
+
+
+@pytest.fixture
+def fake_worker(monkeypatch):
+    """client.langchain answered by the test adapter (openai-python in this process's Python)."""
+    monkeypatch.setenv("PYTHONPATH", str(FAKE))
+    w = replay.Worker([sys.executable, HARNESS, "fake"], FAKE)
+    monkeypatch.setattr(client_libs, "library_worker", lambda spec: (w, w.hello()))
+    yield w
+    w.stop()
+
+
+def _run(quirks=(), checks=(CHECK,)):
+    with reference(tuple(quirks)) as provider:
+        return {r.check: r for r in run_provider(provider, check_ids=checks)}
+
+
+def test_clean_replay_passes_with_versions_and_every_call(fake_worker) -> None:
+    result = _run()[CHECK]
+    assert result.status.value == "pass", result.message
+    assert "openai " in result.message and "Python 3." in result.message
+    for probe in ("models_list", "chat_basic", "stream_usage", "tools_auto", "json_schema", "emb_single"):
+        assert probe in result.message
+
+
+@pytest.mark.parametrize("quirk, needle", [
+    ("tools_args_object", "tools_auto"),              # arguments as an object: json.loads raises
+    ("embeddings_base64_float64", "numbers"),         # float64 base64: twice as many numbers
+    ("models_unlisted", "listed"),                    # (the ids listed are the wire's: still pass)
+])
+def test_deviations_reach_the_comparators(fake_worker, quirk, needle) -> None:
+    result = _run((quirk,))[CHECK]
+    if quirk == "models_unlisted":  # a wrong list read faithfully is the models checks' finding, not a client's
+        assert result.status.value == "pass", result.message
+        return
+    assert result.status.value == "fail", result.message
+    assert needle in result.message
+
+
+@pytest.mark.parametrize("quirk", [q.name for q in load_quirks() if q.kind == "benign"])
+def test_legal_variations_pass(fake_worker, quirk) -> None:
+    result = _run((quirk,))[CHECK]
+    assert result.status.value == "pass", (quirk, result.message)
+
+
+def test_replays_send_nothing_to_the_provider(fake_worker) -> None:
+    """Counted at the server: the client check adds no request to those its probes need."""
+    from conformance.checks.sdk_replay import PLAN
+
+    calls = fake_worker.hello().calls
+    mine = [r for r in PLAN if set(r.calls) & set(calls)]
+    probes_needed = {r.probe for r in mine} | {p for r in mine for p in (r.then, r.base64, r.floats) if p}
+    with counting_server("count") as server:
+        provider = reference_provider(server.base_url, KEY)
+        run_provider(provider, check_ids=[CHECK])
+        paths = [path for _, path, _ in server.counts.received]
+    # one request per probe the plan reads, never a second: the replays went to the loopback server
+    assert len(paths) == len(probes_needed), paths
+
+
+def test_a_hang_is_a_failure_and_the_worker_restarts(fake_worker) -> None:
+    ex = Exchange(method="POST", url="http://x/v1/chat/completions", status=200,
+                  headers={"content-type": "application/json"}, body=b"{}")
+    server = replay.replay_server()
+    token = server.register([replay.ServedStep([ex])])
+    step = {"call": "chat", "base_url": server.base_url(token, 0), "api_key": "k", "model": "m",
+            "request": {"model": "m", "messages": [{"role": "user", "content": "HANG"}]}, "timeout_s": 5}
+    out = fake_worker.step(step, timeout=1.0)
+    assert out["ok"] is False and out.get("hung") and "no answer within 1 s" in out["error"]
+    assert fake_worker.hello().versions["openai"]  # a fresh worker answers again
+
+
+def test_a_library_that_cannot_import_is_reported(monkeypatch, tmp_path) -> None:
+    (tmp_path / "lib_broken.py").write_text("import no_such_package_here\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    w = replay.Worker([sys.executable, HARNESS, "broken"], tmp_path)
+    with pytest.raises(replay.WorkerError, match="no_such_package_here"):
+        w.hello()
+
+
+def test_library_prints_never_reach_the_protocol(monkeypatch, tmp_path) -> None:
+    (tmp_path / "lib_noisy.py").write_text(
+        "import os\nprint('noise at import')\nos.write(1, b'raw noise\\n')\n"
+        "def versions():\n    return {}\n"
+        "def chat(step):\n    print('noise in a call')\n    return {'text': 'x'}\n"
+        "CALLS = {'chat': chat}\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    w = replay.Worker([sys.executable, HARNESS, "noisy"], tmp_path)
+    try:
+        assert w.hello().calls == {"chat": "chat"}
+        assert w.step({"call": "chat"}, timeout=30) == {"ok": True, "observed": {"text": "x"}}
+    finally:
+        w.stop()
+
+
+def test_replay_server_serves_steps_and_records_requests() -> None:
+    first = Exchange(method="POST", url="u", status=200, headers={"content-type": "application/json"}, body=b'{"a":1}')
+    second = Exchange(method="POST", url="u", status=200, headers={"content-type": "application/json"}, body=b'{"b":2}')
+    b64 = Exchange(method="POST", url="u", status=200, headers={"content-type": "application/json"}, body=b'{"c":3}')
+    server = replay.replay_server()
+    steps = [replay.ServedStep([first, second]), replay.ServedStep([first], base64=b64)]
+    token = server.register(steps)
+
+    def post(i: int, body: dict) -> bytes:
+        req = urllib.request.Request(server.base_url(token, i) + "/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read()
+
+    assert post(0, {"n": 1}) == b'{"a":1}' and post(0, {"n": 2}) == b'{"b":2}'
+    assert post(1, {"encoding_format": "base64"}) == b'{"c":3}' and post(1, {}) == b'{"a":1}'
+    assert [r["served"] for r in steps[0].requests] == ["first", "followup"]
+    assert steps[0].requests[1]["body"] == {"n": 2} and steps[0].requests[0]["path"] == "/chat/completions"
+    server.release(token)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        post(0, {})
+    assert err.value.code == 404
+
+
+def test_not_installed_is_skipped_with_the_install_command(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    results = _run(checks=tuple(s.check for s in client_envs.libraries()))
+    for spec in client_envs.libraries():
+        assert results[spec.check].status.value == "skipped"
+        assert f"conformance clients install {spec.name}" in results[spec.check].message
+
+
+def test_env_dir_follows_the_pins(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    spec = client_envs.library("langchain")
+    path = client_envs.env_dir(spec)
+    assert path.parent == tmp_path / "openai-compat-conformance" / "clients" and path.name.startswith("langchain-")
+    assert client_envs.installed(spec) is None
+
+
+def test_every_library_has_its_pins_adapter_and_check() -> None:
+    catalog = load_catalog()
+    for spec in client_envs.libraries():
+        assert spec.check in catalog
+        if spec.runtime == "python":
+            assert (client_envs.CLIENTS / "pins" / f"{spec.name}.txt").is_file()
+            assert (client_envs.CLIENTS / "python" / f"lib_{spec.name}.py").is_file()
+        else:
+            assert (client_envs.CLIENTS / spec.name / "package-lock.json").is_file()
+
+
+# ---------------------------------------------------------------- the measured table and the levels
+
+
+def test_the_table_covers_every_mode_and_the_clean_server() -> None:
+    modes = client_impact.load_table()["modes"]
+    assert set(modes) == {client_impact.CLEAN} | {q.name for q in load_quirks()}
+    assert modes[client_impact.CLEAN] == {}
+    clients = set(client_impact.client_checks())
+    assert all(set(v) <= clients for v in modes.values())
+
+
+def test_levels_follow_the_measured_table() -> None:
+    """`must` iff some deviation the check catches breaks at least one library or official SDK
+    (optional features stay `may`; the client checks themselves are the measure, not measured)."""
+    wrong = []
+    for spec in load_catalog().checks:
+        if spec.area == "client" or spec.level.value == "may":
+            continue
+        if (spec.level.value == "must") != client_impact.must_allowed(spec.id):
+            wrong.append(f"{spec.id} is {spec.level.value}; evidence: {client_impact.level_evidence(spec.id)}")
+    assert wrong == []
+
+
+def test_readme_shows_the_measured_table() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    block = readme.split(client_impact.README_START, 1)[1].split(client_impact.README_END, 1)[0]
+    assert block.strip() == client_impact.render_markdown(client_impact.load_table()["modes"]).strip()
