@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__
+from conformance import __version__, client_envs
 from conformance.catalog import load_catalog
 from conformance.providers import Provider
 from conformance.results import RunMetadata, RunResults, read_json_lines, write_results
@@ -72,6 +72,7 @@ def run_metadata(state: RunState, config: pytest.Config | None, incomplete_reaso
         providers_sha256=state.providers.sha256,
         python=platform.python_version(),
         openai=_version_of("openai"),
+        clients=client_envs.installed_versions(),
         platform=f"{platform.system()} {platform.machine()}",
         argv=tuple(sys.argv[1:])[:40],
         workers=workers,

@@ -231,6 +231,7 @@ _RUN_KINDS: dict[str, tuple[type, ...]] = {
     "options": (dict,),
     "incomplete": (bool,),
     "incomplete_reason": (str, NULL),
+    "clients": (dict,),
 }
 
 
@@ -254,6 +255,7 @@ class RunMetadata:
     options: dict[str, Any] = field(default_factory=dict)
     incomplete: bool = False
     incomplete_reason: str | None = None
+    clients: dict[str, dict[str, str]] = field(default_factory=dict)  # client library -> package versions
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
@@ -263,6 +265,10 @@ class RunMetadata:
         kwargs = {k: member(data, k, *kinds, where="run.") for k, kinds in _RUN_KINDS.items() if k in data}
         member(data, "started_at", str, where="run.")  # the one required member
         kwargs["argv"] = tuple(array_of(kwargs.get("argv", []), "run.argv", str))
+        kwargs["clients"] = {
+            name: object_of(versions, f"run.clients.{name}", str)
+            for name, versions in object_of(kwargs.get("clients", {}), "run.clients", dict).items()
+        }
         return cls(**kwargs)
 
 
