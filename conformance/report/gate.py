@@ -6,8 +6,17 @@ with the failing checks, the exit code for CI, and a router fallback chain of ad
 What does not: loading providers.yaml (providers.py) or printing (the CLI prints `to_text()`).
 
 Which checks a policy selects: the catalog checks in `areas` (all areas if absent) at `levels`
-(default `must`), plus `checks`, minus `exclude`. With none of areas/levels/checks: every
-`must` check.
+(default `must`), plus `checks`, minus `exclude`. With none of areas/levels/checks/clients:
+every `must` check.
+
+`clients: [langchain, vercel_ai]` requires client libraries: names as in
+conformance/clients/libraries.yaml (plus `openai_python` and `openai_node`, the official SDKs),
+or their check ids (`client.langchain`). The provider is rejected unless each listed library's
+client check passes on every model it ran for: a `skipped` check (the library is not installed
+where the suite ran) is not verified and rejects, with the command that installs it; `expect:`
+and `allow_expected` do not excuse a broken library. An unknown name is a ValueError naming the
+known ones. `clients` adds up along `extends`, like `checks`. A policy with only `clients`
+selects only those client checks.
 
 Per selected check and provider, a result is accepted when it is `pass`; `unsupported` on a `may`
 check (a clean refusal of an optional feature); or, when the policy says `allow_expected: true`
@@ -22,16 +31,19 @@ adopted.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from conformance import client_impact
+from conformance.report.clients import library_verdict
 from conformance.report.scores import by_provider, level_scores, median_latency_ms, one_line, provider_skipped
 from conformance.results import CheckResult, Level, RunResults, Status
 
 ADOPT, REJECT, NOT_EVALUATED = "adopt", "reject", "not evaluated"
-_ADDITIVE = ("checks", "exclude")  # list keys that accumulate along `extends`
+_ADDITIVE = ("checks", "exclude", "clients")  # list keys that accumulate along `extends`
 
 BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
     "chat": {
@@ -119,6 +131,7 @@ class GateResult:
     verdicts: tuple[ProviderVerdict, ...]
     required: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    clients: tuple[str, ...] = ()  # the client checks `clients:` requires
 
     @property
     def adopted(self) -> tuple[str, ...]:
@@ -149,6 +162,7 @@ class GateResult:
             "definition": self.policy,
             "checks": list(self.checks),
             "required": list(self.required),
+            "clients": list(self.clients),
             "verdicts": [v.to_dict() for v in self.verdicts],
             "adopted": list(self.adopted),
             "blocking": list(self.blocking),
@@ -162,6 +176,7 @@ class GateResult:
         lines.append(
             f"{len(self.checks)} checks; expected failures {'allowed' if self.policy.get('allow_expected') else 'not allowed'}"
             + (f"; required providers: {', '.join(self.required)}" if self.required else "")
+            + (f"; required client libraries: {', '.join(_client_name(c) for c in self.clients)}" if self.clients else "")
         )
         lines += [f"note: {n}" for n in self.notes]
         lines.append("")
@@ -212,6 +227,9 @@ def resolve_policy(name: str, policies: dict[str, Any] | None = None) -> dict[st
         else:
             known = ", ".join(sorted({*user, *BUILTIN_POLICIES}))
             raise ValueError(f"unknown policy {current!r}; known: {known}")
+        for k in _ADDITIVE:
+            if isinstance(definition.get(k), str):
+                raise ValueError(f"policy {current!r}: `{k}` must be a list, e.g. [{definition[k]}]")
         additive = {
             k: list(dict.fromkeys([*definition.get(k, ()), *merged.get(k, ())]))
             for k in _ADDITIVE
@@ -232,7 +250,7 @@ def select_checks(policy: dict[str, Any], run: RunResults) -> tuple[tuple[str, .
         catalog.setdefault(r.check, (r.area, r.level.value))
     areas, levels, explicit = policy.get("areas"), policy.get("levels"), list(policy.get("checks") or ())
     exclude = set(policy.get("exclude") or ())
-    if areas or levels or not explicit:
+    if areas or levels or not (explicit or policy.get("clients")):
         wanted_levels = set(levels or [Level.MUST.value])
         base = [
             cid for cid, (area, level) in catalog.items() if (not areas or area in areas) and level in wanted_levels
@@ -248,7 +266,9 @@ def select_checks(policy: dict[str, Any], run: RunResults) -> tuple[tuple[str, .
 def evaluate_policy(run: RunResults, policy_name: str, policies: dict[str, Any] | None = None) -> GateResult:
     """Adopt or reject each provider of `run` under policy `policy_name`."""
     policy = resolve_policy(policy_name, policies)
+    clients = client_checks(policy.get("clients"), run, f"policy {policy_name!r}")
     checks, notes = select_checks(policy, run)
+    judged = tuple(c for c in checks if c not in clients)  # a required library is judged strictly
     allow_expected = bool(policy.get("allow_expected", False))
     required = tuple(str(p) for p in policy.get("providers") or ())
     grouped = by_provider(run)
@@ -264,7 +284,8 @@ def evaluate_policy(run: RunResults, policy_name: str, policies: dict[str, Any] 
                 )
             )
             continue
-        failing, accepted = _judge(results, checks, run, allow_expected)
+        failing, accepted = _judge(results, judged, run, allow_expected)
+        failing += _judge_clients(results, clients, run)
         verdict = REJECT if failing else ADOPT
         reason = f"{len(failing)} selected check(s) not passing" if failing else "every selected check passes"
         verdicts.append(
@@ -273,7 +294,69 @@ def evaluate_policy(run: RunResults, policy_name: str, policies: dict[str, Any] 
     if required:
         order = {n: i for i, n in enumerate(required)}
         verdicts.sort(key=lambda v: (v.provider not in order, order.get(v.provider, 0)))
-    return GateResult(policy_name, policy, checks, tuple(verdicts), required, notes)
+    return GateResult(policy_name, policy, tuple(dict.fromkeys(judged + clients)), tuple(verdicts), required, notes,
+                      clients)
+
+
+def client_checks(names: Any, run: RunResults | None = None, where: str = "policy") -> tuple[str, ...]:
+    """The client check ids a policy's `clients:` names (library names or check ids), in order.
+
+    Known: the suite's client checks (client_impact.client_checks) and any client check `run` has.
+    ValueError when `names` is not a list of strings or names an unknown library."""
+    if names is None:
+        return ()
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{where}: `clients` must be a list of client library names, e.g. [langchain, vercel_ai]")
+    known = list(client_impact.client_checks())
+    if run is not None:
+        known += [cid for cid, e in run.catalog.items() if e.area == "client"]
+        known += [r.check for r in run.results if r.area == "client"]
+    known = list(dict.fromkeys(known))
+    out = []
+    for name in names:
+        check = name if name in known else f"client.{name}"
+        if check not in known:
+            choices = [_client_name(c) for c in known]
+            close = difflib.get_close_matches(name.removeprefix("client."), choices, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{where}: unknown client library {name!r} in `clients`; {hint}known: {', '.join(choices)}")
+        out.append(check)
+    return tuple(dict.fromkeys(out))
+
+
+def _client_name(check: str) -> str:
+    """The name a policy uses for a client check: client.langchain -> langchain."""
+    return check.removeprefix("client.")
+
+
+def _judge_clients(results: list[CheckResult], clients: tuple[str, ...], run: RunResults) -> list[GateItem]:
+    """The required client checks that do not pass: anything but `pass` rejects, skipped included."""
+    titles = client_impact.titles()
+    failing: list[GateItem] = []
+    for cid in clients:
+        title = titles.get(cid, _client_name(cid))
+        found = [r for r in results if r.check == cid]
+        if not found:
+            level = run.catalog[cid].level.value if cid in run.catalog else "?"
+            failing.append(GateItem(cid, None, level, "missing", "no result for this client check in the run",
+                                    f"{title} not verified: run the suite with {cid}"))
+        for r in found:
+            if r.status is not Status.PASS:
+                failing.append(GateItem(r.check, r.model, r.level.value, r.status.value, r.message,
+                                        _client_note(r, title)))
+    return failing
+
+
+def _client_note(r: CheckResult, title: str) -> str:
+    """Why a required library's result rejects the provider."""
+    if r.status is Status.SKIPPED:
+        install = library_verdict(r).install
+        if install:
+            return f"{title} is required by the policy but was not verified: install it (`{install}`) and run again"
+        return f"{title} is required by the policy but was not verified (skipped)"
+    if r.status is Status.ERROR:
+        return f"{title} is required by the policy; its replay reached no verdict"
+    return f"{title} is required by the policy and breaks on this provider"
 
 
 def _judge(

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 import conformance
 from conformance.report.claims import Claim
+from conformance.report.clients import STATES as CLIENT_STATES
 from conformance.report.history import HistoryEntry
 from conformance.report.matrix import UNSTABLE_FLIPS, Matrix, build_matrix, script_json
 from conformance.results import RunResults
@@ -90,6 +91,7 @@ def render_matrix(matrix: Matrix) -> str:
             claim_keys=claim_keys,
             claim_rows=claim_rows,
             claim_symbols=CLAIM_SYMBOLS,
+            client_states=CLIENT_STATES,
             unstable_flips=UNSTABLE_FLIPS,
             suite_version=matrix.header.get("suite_version") or conformance.__version__,
         )
@@ -106,10 +108,12 @@ def _claim_table(claims: Iterable[Claim]) -> tuple[list[str], list[tuple[tuple[s
 
 
 def _page_json(matrix: Matrix, limit: int) -> str:
-    """What the page script reads, as script-safe JSON: each row's check description once, and
-    each cell's evidence. Past `limit` characters, passing cells lose their exchanges."""
+    """What the page script reads, as script-safe JSON: each row's check description once, each
+    cell's evidence, and the client-impact view. Past `limit` characters, passing cells lose their
+    exchanges."""
     checks = {r.check: {"title": r.title, "spec": r.spec, "rationale": r.rationale} for r in matrix.rows}
-    text = script_json({"checks": checks, "cells": list(matrix.evidence)})
+    clients = matrix.clients.to_dict()
+    text = script_json({"checks": checks, "cells": list(matrix.evidence), "clients": clients})
     if len(text) <= limit:
         return text
     trimmed = []
@@ -118,4 +122,4 @@ def _page_json(matrix: Matrix, limit: int) -> str:
             e = {**e, "exchanges": [], "exchanges_omitted": len(e["exchanges"]) + e.get("exchanges_omitted", 0)}
             e["notes"] = [*e.get("notes", []), "exchanges of passing checks were left out to keep the report small"]
         trimmed.append(e)
-    return script_json({"checks": checks, "cells": trimmed})
+    return script_json({"checks": checks, "cells": trimmed, "clients": clients})

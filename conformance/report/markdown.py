@@ -4,7 +4,8 @@ What lives here: Markdown rendering, Markdown escaping of untrusted text, and th
 What does not: layout (matrix.py builds it; this module only prints it).
 
 Order is by urgency, so that a cut loses the least important part: header, regressions,
-claimed-but-broken, scores, the matrix, failures, known gaps, fixes. The output is capped at MAX_BYTES
+claimed-but-broken, scores, client libraries ("will my stack work?"), the matrix, failures, known
+gaps, fixes. The output is capped at MAX_BYTES
 (UTF-8) and says so when cut. Provider text is escaped so that it cannot open tables, links,
 HTML or @-mentions in a PR comment: prose through `md`, names and links as code spans (`md_code`).
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 
 from conformance.report.claims import CLAIMED_BROKEN
+from conformance.report.clients import STATES as CLIENT_STATES
+from conformance.report.clients import BreakingStep, ClientImpact, LibraryVerdict, StackRow
 from conformance.report.diff import FIX, REGRESSION
 from conformance.report.matrix import BROKEN, Cell, Matrix, ProviderView, build_matrix
 from conformance.report.scores import Score, one_line
@@ -115,7 +118,7 @@ def render_summary(m: Matrix, max_bytes: int = MAX_BYTES) -> str:
 def _lines(m: Matrix) -> list[str]:
     """The sections in order of urgency (a cut loses the least important): each a list of lines,
     empty when it has nothing to say."""
-    sections = (_header, _regressions, _claimed_broken, _scores, _matrix, _failures, _known_gaps, _fixes)
+    sections = (_header, _regressions, _claimed_broken, _scores, _clients, _matrix, _failures, _known_gaps, _fixes)
     return [line for section in sections for line in section(m)]
 
 
@@ -202,6 +205,75 @@ def _score_row(p: ProviderView) -> str:
         f"{p.counts['fail'] + p.counts['error']} | {s['all'].expected} | {p.claimed_broken or ''} | "
         f"{p.tokens.total:,} | {cost} |"
     )
+
+
+CLIENT_STEPS_SHOWN = 3  # breaking steps listed per library; the rest are counted
+CLIENT_BREAKS_SHOWN = 30  # broken libraries listed in all (the matrix below must not be cut for them)
+
+
+def _clients(m: Matrix) -> list[str]:
+    """Provider x library (✓ works, ✗ breaks, – not installed or not run), then each breaking step
+    with the library's own text, then the libraries that were not installed and how to install them."""
+    cl = m.clients
+    if not cl:
+        return []
+    legend = " · ".join(f"{CLIENT_STATES[k][0]} {CLIENT_STATES[k][1]}" for k in ("works", "breaks", "flaky", "error"))
+    lines = [
+        "### Will my stack work? Client libraries",
+        "",
+        f"Each provider's recorded answers replayed through each library (no extra requests). {legend} · "
+        "– not installed or not run · 📌 known gap",
+        "",
+        "| provider | " + " | ".join(md(lib.label, 40) for lib in cl.libraries) + " |",
+        "|---|" + "---|" * len(cl.libraries),
+        *(f"| {_stack_row_name(row)} | " + " | ".join(_client_cell(v) for v in row.verdicts) + " |" for row in cl.rows),
+        "",
+    ]
+    return lines + _client_breaks(cl) + _client_missing(cl)
+
+
+def _stack_row_name(row: StackRow, *, cell: bool = True) -> str:
+    return _who(row.provider, row.model if row.show_model else None, cell=cell)
+
+
+def _client_cell(v: LibraryVerdict | None) -> str:
+    if v is None:
+        return "·"
+    return v.symbol + (EXPECTED if v.expected else "")
+
+
+def _client_breaks(cl: ClientImpact) -> list[str]:
+    lines = []
+    broken = [(row, v) for row in cl.rows for v in row.having("breaks", "flaky", "error")]
+    for row, v in broken[:CLIENT_BREAKS_SHOWN]:
+        title = md(cl.library(v.check).title, 80)
+        head = f"- **{_stack_row_name(row, cell=False)}** · {title} {v.words}"
+        if not v.steps:
+            lines.append(f"{head}: {md(v.message, 240)}")
+            continue
+        lines.append(f"{head}:")
+        lines += [f"  - {_client_step(s)}" for s in v.steps[:CLIENT_STEPS_SHOWN]]
+        if len(v.steps) > CLIENT_STEPS_SHOWN:
+            lines.append(f"  - … and {len(v.steps) - CLIENT_STEPS_SHOWN} more steps (matrix.html has them)")
+    if len(broken) > CLIENT_BREAKS_SHOWN:
+        lines.append(f"- … and {len(broken) - CLIENT_BREAKS_SHOWN} more broken libraries (matrix.html has them)")
+    return ["**Breaking steps**", "", *lines, ""] if lines else []
+
+
+def _client_step(s: BreakingStep) -> str:
+    what = "raised" if s.raised else "returned something other than the wire holds"
+    where = f" (exchange {s.exchange + 1} of its evidence in matrix.html)" if s.exchange is not None else ""
+    return (f"on the {md_code(s.probe, 80, cell=False)} response ({md_code(s.call, 120, cell=False)}) {what}: "
+            f"{md(s.detail, 240)}{where}")
+
+
+def _client_missing(cl: ClientImpact) -> list[str]:
+    missing = cl.not_installed()
+    if not missing:
+        return []
+    listed = ", ".join(f"{md(lib.title, 80)} ({md_code(command, cell=False) if command else 'not installed'})"
+                       for lib, command in missing)
+    return [f"Not verified (not installed here): {listed}.", ""]
 
 
 def _matrix(m: Matrix) -> list[str]:

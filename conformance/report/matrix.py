@@ -2,8 +2,9 @@
 
 What lives here: how results are laid out (providers and their models as columns, checks grouped
 by area as rows), what each cell says (status, symbol, text, expectation, change against a
-baseline, flakiness, claim), per-area and per-provider summaries, trend points from history, and
-the bounded evidence payload a cell opens. What does not: any markup (templates/ and markdown.py).
+baseline, flakiness, claim), per-area and per-provider summaries, trend points from history,
+the bounded evidence payload a cell opens, and the client-impact view (built by clients.py, pointing
+at that payload). What does not: any markup (templates/ and markdown.py).
 
 Rows are the checks with at least one result, in catalog order (a check nobody ran, e.g. in an
 `--areas` run, is counted in the header, not drawn as a row of "not run").
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.report.claims import CLAIMED_BROKEN, Claim, claim_targets, evaluate_claims
+from conformance.report.clients import ClientImpact, build_client_impact
 from conformance.report.diff import REGRESSION, Change, Key, RunDiff, diff_runs
 from conformance.report.history import HistoryEntry, entry_from_run, flip_counts
 from conformance.report.overview import ProviderView, Trend, baseline_meta, provider_view, run_header  # noqa: F401
@@ -166,6 +168,7 @@ class Matrix:
     history_runs: int = 0
     baseline: dict[str, Any] | None = None
     cell_index: dict[Key, int] = field(default_factory=dict)  # result key -> evidence index
+    clients: ClientImpact = field(default_factory=ClientImpact)  # "will my stack work?" (clients.py)
 
     @property
     def rows(self) -> list[Row]:
@@ -216,6 +219,7 @@ def build_matrix(
         history_runs=len(past),
         baseline=baseline_meta(baseline),
         cell_index=sink.index,
+        clients=build_client_impact(run, sink.index),
     )
 
 

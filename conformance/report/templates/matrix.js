@@ -244,6 +244,7 @@
     }
     (ev.exchanges || []).forEach(function (x, i) {
       section(body, "Exchange " + (i + 1));
+      body.lastChild.dataset.x = String(i);  // a client step's "exchange N" scrolls here
       var box = el("div", "exch");
       var req = x.request || {};
       box.appendChild(el("div", "exch-title", (req.method || "") + " " + (req.url || "")));
@@ -275,7 +276,8 @@
   }
 
   var selected = null;
-  function open(td) {
+  // Open a cell's evidence; `x` (optional) is the exchange to show first, by its position.
+  function open(td, x) {
     var idx = td && td.dataset.e;
     if (idx === undefined) return;
     if (selected) selected.classList.remove("selected");
@@ -284,7 +286,9 @@
     render(evidence[+idx]);
     $("#drawer").hidden = false;
     $("#ev-close").focus();
-    try { history.replaceState(null, "", "#e" + idx); } catch (err) { /* file:// may refuse; the link is a nicety */ }
+    var shown = /^\d+$/.test(x || "") ? $("#ev-body h3[data-x='" + x + "']") : null;
+    if (shown) { shown.classList.add("target"); shown.scrollIntoView({ block: "start" }); }
+    try { history.replaceState(null, "", "#e" + idx + (shown ? "x" + x : "")); } catch (err) { /* file:// may refuse; the link is a nicety */ }
   }
   function close() {
     $("#drawer").hidden = true;
@@ -313,9 +317,33 @@
       var td = $("td[data-e='" + b.dataset.goto + "']", table);
       if (!td) return;
       td.scrollIntoView({ block: "center", inline: "center" });
-      open(td);
+      open(td, b.dataset.x);
     });
   });
+
+  // ---- "Will my stack work?": the libraries ticked give each provider one verdict ---------------
+  function stackVerdict(tr, picked) {
+    var cells = $$("td[data-lib]", tr).filter(function (td) { return picked.indexOf(td.dataset.lib) >= 0; });
+    var names = function (states) {
+      return cells.filter(function (td) { return states.indexOf(td.dataset.state) >= 0; })
+        .map(function (td) { return td.dataset.label; });
+    };
+    var broken = names(["breaks", "flaky"]);
+    if (broken.length) return ["st-fail", "✗ breaks: " + broken.join(", ")];
+    var unverified = names(["error", "not_installed", "skipped", "absent"]);
+    if (unverified.length) return ["st-skipped", "? not verified: " + unverified.join(", ")];
+    return ["st-pass", "✓ works"];
+  }
+  function applyStack() {
+    var picked = $$("input[name=stack]:checked").map(function (i) { return i.value; });
+    $$("#clients-table tbody tr").forEach(function (tr) {
+      var out = $("td.stack-verdict", tr);
+      var v = picked.length ? stackVerdict(tr, picked) : ["", "—"];
+      out.className = "stack-verdict" + (v[0] ? " cell " + v[0] : "");
+      out.textContent = v[1];
+    });
+  }
+  $$("input[name=stack]").forEach(function (i) { i.addEventListener("change", applyStack); });
   $("#toolbar").addEventListener("submit", function (e) { e.preventDefault(); });
   ["#f-search", "#f-area", "#f-status", "#f-diff"].forEach(function (sel) {
     $(sel).addEventListener(sel === "#f-search" ? "input" : "change", apply);
@@ -339,9 +367,9 @@
   if (provRow) table.style.setProperty("--prov-h", provRow.getBoundingClientRect().height + "px");
   if ($("#s-rows").value !== "order") sortRows();  // "regressions first" is preselected when there are some
   apply();
-  var linked = /^#e(\d+)$/.exec(location.hash);
+  var linked = /^#e(\d+)(?:x(\d+))?$/.exec(location.hash);
   if (linked) {
     var target = $("td[data-e='" + linked[1] + "']", table);
-    if (target) { target.scrollIntoView({ block: "center" }); open(target); }
+    if (target) { target.scrollIntoView({ block: "center" }); open(target, linked[2]); }
   }
 })();
