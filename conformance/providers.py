@@ -398,6 +398,13 @@ def _policies(data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
                 if check_id not in catalog:
                     path = f"{base}.{key}[{j}]"
                     raise ConfigError(file, path, unknown_check_message(check_id), lines.get(path))
+        if "clients" in policy:
+            from conformance.report.gate import client_checks
+
+            try:
+                client_checks(policy.get("clients"), None, base)
+            except ValueError as exc:
+                raise ConfigError(file, f"{base}.clients", str(exc), lines.get(f"{base}.clients")) from None
         for j, area in enumerate(policy.get("areas") or []):
             if area not in catalog.areas:
                 path = f"{base}.areas[{j}]"
