@@ -160,7 +160,7 @@ class Hello:
 
     versions: dict[str, str]
     runtime: str
-    calls: tuple[str, ...]
+    calls: dict[str, str]  # the calls of the plan it has -> how the library spells each
 
 
 class WorkerError(Exception):
@@ -203,7 +203,10 @@ class Worker:
         if not msg.get("hello"):
             self.stop()
             raise WorkerError(str(msg.get("error") or f"no hello: {self.stderr_tail()}"))
-        self._hello = Hello(dict(msg.get("versions") or {}), str(msg.get("runtime") or ""), tuple(msg.get("calls") or ()))
+        calls = msg.get("calls") or {}
+        spelled = {str(k): str(v) for k, v in calls.items()} if isinstance(calls, dict) else {str(c): str(c) for c in calls}
+        self._hello = Hello({str(k): str(v) for k, v in dict(msg.get("versions") or {}).items()},
+                            str(msg.get("runtime") or ""), spelled)
 
     def _keep_stderr(self, line: str | None) -> None:
         if line is not None:

@@ -90,7 +90,7 @@ def test_replays_send_nothing_to_the_provider(fake_worker) -> None:
 
 
 def test_a_hang_is_a_failure_and_the_worker_restarts(fake_worker) -> None:
-    ex = Exchange(method="POST", url="http://x/v1/chat/completions", status=200,
+    ex = Exchange(method="POST", url="http://x/v1/chat/completions", request_headers={}, request_body=None, status=200,
                   headers={"content-type": "application/json"}, body=b"{}")
     server = replay.replay_server()
     token = server.register([replay.ServedStep([ex])])
@@ -126,9 +126,9 @@ def test_library_prints_never_reach_the_protocol(monkeypatch, tmp_path) -> None:
 
 
 def test_replay_server_serves_steps_and_records_requests() -> None:
-    first = Exchange(method="POST", url="u", status=200, headers={"content-type": "application/json"}, body=b'{"a":1}')
-    second = Exchange(method="POST", url="u", status=200, headers={"content-type": "application/json"}, body=b'{"b":2}')
-    b64 = Exchange(method="POST", url="u", status=200, headers={"content-type": "application/json"}, body=b'{"c":3}')
+    first = Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200, headers={"content-type": "application/json"}, body=b'{"a":1}')
+    second = Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200, headers={"content-type": "application/json"}, body=b'{"b":2}')
+    b64 = Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200, headers={"content-type": "application/json"}, body=b'{"c":3}')
     server = replay.replay_server()
     steps = [replay.ServedStep([first, second]), replay.ServedStep([first], base64=b64)]
     token = server.register(steps)

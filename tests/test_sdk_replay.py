@@ -12,7 +12,7 @@ from typing import Any
 
 from conformance.checks.client_node import NODE
 from conformance.checks.client_python import PYTHON, replay_in_python
-from conformance.checks.sdk_replay import PLAN, Library, Step, StepResult, findings
+from conformance.checks.sdk_replay import COMPARE, PLAN, Library, Step, StepResult, findings
 from conformance.transport import Exchange
 
 WIRE_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
@@ -43,8 +43,10 @@ def problems(library: Library, observed: dict[str, Any]) -> list[str]:
 
 def test_the_plan_is_one_and_each_library_replays_the_calls_it_has() -> None:
     planned = {call for replay in PLAN for call in replay.calls}
-    assert set(NODE.calls) == planned
-    assert set(PYTHON.calls) == planned - {"run_tools"}  # openai-python has no tool runner
+    assert set(COMPARE) == planned  # every call of the plan has its comparator, and only those
+    sdk_calls = {"create", "create_stream", "stream_helper", "run_tools", "embeddings"}
+    assert set(NODE.calls) == sdk_calls
+    assert set(PYTHON.calls) == sdk_calls - {"run_tools"} | {"models"}  # openai-python has no tool runner
 
 
 def test_a_faithful_observation_has_no_problem_in_any_library() -> None:

@@ -16,7 +16,6 @@ the application something other than what the recorded exchange holds, else `pas
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from conformance import client_envs, probes
 from conformance.checks.base import Context, NoVerdict, Skip, check
@@ -44,12 +43,6 @@ def library_worker(spec: LibrarySpec) -> tuple[Worker, Hello]:
         raise NoVerdict(f"{spec.title} is installed in {env} but its replay worker does not start: {exc}") from None
 
 
-def _spelled(calls: Any) -> dict[str, str]:
-    if isinstance(calls, dict):
-        return {str(k): str(v) for k, v in calls.items()}
-    return {str(c): str(c) for c in calls or ()}
-
-
 def replay_steps(w: Worker, hello: Hello, steps: list[Step]) -> ReplayRun:
     """Serve each step's exchanges on the replay server while the worker makes the step's call."""
     server = replay_server()
@@ -75,7 +68,7 @@ def replay_steps(w: Worker, hello: Hello, steps: list[Step]) -> ReplayRun:
 
 def library_check(spec: LibrarySpec, ctx: Context) -> str:
     w, hello = library_worker(spec)
-    library = Library(name=spec.title, calls=_spelled(hello.calls))
+    library = Library(name=spec.title, calls=hello.calls)
     return replay_check(ctx, library, functools.partial(replay_steps, w, hello))
 
 

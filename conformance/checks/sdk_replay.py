@@ -194,8 +194,10 @@ def replay_check(ctx: Context, library: Library, runner: Runner) -> str:
         raise NoVerdict(f"the {library.name} replay answered {len(run.results)} of {len(steps)} steps")
     for note in run.notes:
         ctx.note(note)
-    lines = findings(library, steps, run.results)
-    if lines:
+    lines = step_findings(library, steps, run.results)
+    if any(lines):
+        _failing_first(ctx, [s for s, line in zip(steps, lines) if line], lines)
+        lines = [line for line in lines if line]
         for line in lines[1:10]:
             ctx.note(f"also: {line}")
         more = f" (+{len(lines) - 1} more calls failed, see notes)" if len(lines) > 1 else ""
@@ -207,8 +209,22 @@ def replay_check(ctx: Context, library: Library, runner: Runner) -> str:
     )
 
 
+def _failing_first(ctx: Context, failing: list[Step], lines: list[str]) -> None:
+    """The evidence keeps the first exchanges a check used: put those the failing calls read first."""
+    first = [ex for step in failing for ex in (step.exchange, step.then, step.base64, step.floats) if ex is not None]
+    order: dict[int, Exchange] = {}
+    for ex in [*first, *ctx.used]:
+        order.setdefault(id(ex), ex)
+    ctx.used[:] = list(order.values())
+
+
 def findings(library: Library, steps: list[Step], results: tuple[StepResult, ...]) -> list[str]:
     """Every problem, one line per SDK call that went wrong ("<library> ... on the <probe> response ...")."""
+    return [line for line in step_findings(library, steps, results) if line]
+
+
+def step_findings(library: Library, steps: list[Step], results: tuple[StepResult, ...]) -> list[str]:
+    """One line per step, "" where the call went right."""
     lines = []
     for step, result in zip(steps, results):
         where = f"the {step.probe} response ({library.calls[step.call]})"
@@ -216,9 +232,8 @@ def findings(library: Library, steps: list[Step], results: tuple[StepResult, ...
             lines.append(f"{library.name} raised on {where}: {excerpt(result.error, 400)}")
             continue
         problems = COMPARE[step.call](step, result.observed, library)
-        if problems:
-            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            lines.append(f"{library.name} on {where}: {problems[0]}{more}")
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        lines.append(f"{library.name} on {where}: {problems[0]}{more}" if problems else "")
     return lines
 
 
