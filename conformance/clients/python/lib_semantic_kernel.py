@@ -51,7 +51,13 @@ from semantic_kernel.connectors.ai.open_ai import (
     OpenAIEmbeddingPromptExecutionSettings,
     OpenAITextEmbedding,
 )
-from semantic_kernel.contents import AuthorRole, ChatHistory, ChatMessageContent, FunctionCallContent
+from semantic_kernel.contents import (
+    AuthorRole,
+    ChatHistory,
+    ChatMessageContent,
+    FunctionCallContent,
+    StreamingChatMessageContent,
+)
 from semantic_kernel.functions import KernelFunctionFromMethod, KernelParameterMetadata, KernelPlugin, kernel_function
 
 PLUGIN_NAME = "replay"
@@ -101,9 +107,9 @@ def _settings(step: dict, **kwargs: Any) -> OpenAIChatPromptExecutionSettings:
     return OpenAIChatPromptExecutionSettings(**caps, **kwargs)
 
 
-def _usage(message: ChatMessageContent) -> dict | None:
+def _usage(message: ChatMessageContent | None) -> dict | None:
     """The connector's usage in the README's shape (its CompletionUsage has no total)."""
-    usage = message.metadata.get("usage")
+    usage = message.metadata.get("usage") if message is not None else None
     if usage is None:
         return None
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": None}
@@ -143,8 +149,10 @@ def _kernel(step: dict, invocations: list[dict]) -> Kernel:
     return kernel
 
 
-def _tool_calls(message: ChatMessageContent) -> dict:
+def _tool_calls(message: ChatMessageContent | None) -> dict:
     """The message's text and the function calls handed to the application (arguments parsed the library's way)."""
+    if message is None:
+        return {"text": None, "tool_calls": []}
     calls = [{"id": item.id, "name": item.function_name, "arguments": item.parse_arguments()}
              for item in message.items if isinstance(item, FunctionCallContent)]
     return {"text": message.content, "tool_calls": calls}
@@ -161,8 +169,10 @@ def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
     return pydantic.create_model(name, __config__=config, **fields)
 
 
-async def _streamed(step: dict, settings: OpenAIChatPromptExecutionSettings, kernel: Kernel | None = None) -> Any:
-    """One get_streaming_chat_message_content, its pieces added up with `+` (the library's accumulation)."""
+async def _streamed(step: dict, settings: OpenAIChatPromptExecutionSettings,
+                    kernel: Kernel | None = None) -> StreamingChatMessageContent | None:
+    """One get_streaming_chat_message_content, its pieces added up with `+` (the library's accumulation);
+    None when the stream yielded no piece."""
     total = None
     async with _client(step) as client:
         service = OpenAIChatCompletion(ai_model_id=step["model"], async_client=client)
@@ -183,7 +193,7 @@ async def _chat(step: dict) -> dict:
 async def _chat_stream(step: dict) -> dict:
     """OpenAIChatCompletion.get_streaming_chat_message_content(history, settings), pieces added with +"""
     message = await _streamed(step, _settings(step))
-    return {"text": message.content, "usage": _usage(message)}
+    return {"text": message.content if message is not None else None, "usage": _usage(message)}
 
 
 def _manual_tools(step: dict) -> tuple[Kernel, OpenAIChatPromptExecutionSettings]:
