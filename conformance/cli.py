@@ -293,11 +293,13 @@ def cmd_list_checks(args: argparse.Namespace) -> int:
 
 def checks_markdown() -> str:
     """The README's check table, generated from the catalog (a test keeps the README in sync)."""
+    from conformance.client_impact import measured_basis
+
     catalog = load_catalog()
-    lines = ["| id | level | kind | what it checks |", "|---|---|---|---|"]
+    lines = ["| id | level | kind | what it checks | measured: deviation → clients it breaks |", "|---|---|---|---|---|"]
     for spec in catalog.checks:
         title = spec.title.replace("|", "\\|")
-        lines.append(f"| `{spec.id}` | {spec.level.value} | {spec.kind.value} | {title} |")
+        lines.append(f"| `{spec.id}` | {spec.level.value} | {spec.kind.value} | {title} | {measured_basis(spec.id)} |")
     return "\n".join(lines)
 
 

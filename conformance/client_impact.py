@@ -75,6 +75,21 @@ def must_allowed(check_id: str) -> bool:
     return any(level_evidence(check_id).values())
 
 
+def measured_basis(check_id: str) -> str:
+    """What the check's level rests on, for the README's check table: each deviation mode that
+    fails the check and the clients it breaks (the client checks themselves are the measure)."""
+    if check_id.startswith("client."):
+        return "(replays through the library itself)"
+    evidence = level_evidence(check_id)
+    if not evidence:
+        return "no deviation mode yet"
+    names = titles()
+    breaking = [f"`{m}` → {', '.join(names.get(c, c) for c in cs)}" for m, cs in evidence.items() if cs]
+    if breaking:
+        return "; ".join(breaking)
+    return "none of the clients breaks on " + ", ".join(f"`{m}`" for m in evidence)
+
+
 def measure(modes: list[str], log: Any = print) -> dict[str, dict[str, str]]:
     """Run the client checks clean and in each mode; mode -> {check: non-pass status}."""
     from conformance.reference.server import ServerConfig

@@ -1,7 +1,7 @@
 """Replaying recorded exchanges to client libraries: the loopback replay server and the workers.
 
-- `ReplayServer`: one per process, on 127.0.0.1, started on first use. A replay registers its
-  steps and gets a token; step i is served under `/replay/<token>/<i>/v1/...`, each request
+- `ReplayServer`: one per library worker, on 127.0.0.1, started on first use. It serves one
+  step at a time, at any path (the library is given the provider's own base path), each request
   answered with the recorded status, content type and body bytes of the exchange the step picks
   for it (`ServedStep.pick`: the first request gets the first exchange, a follow-up the next; an
   embeddings request gets the base64 answer if it asked for base64). What the library sent is kept
@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 import atexit
-import itertools
 import json
 import os
 import queue
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,43 +56,38 @@ class ServedStep:
 
 
 class ReplayServer:
-    """The process's loopback replay server (a stdlib ThreadingHTTPServer in a daemon thread)."""
+    """A loopback replay server (a stdlib ThreadingHTTPServer in a daemon thread), one per library
+    worker. It serves one step at a time (`serving`): whatever path the library requests, since a
+    library may build URLs its own way (LiteLLM lists models at the base URL's host + /v1/models),
+    and a worker makes one step's calls at a time."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, list[ServedStep]] = {}
+        self._current: ServedStep | None = None
         self._lock = threading.Lock()
-        self._tokens = itertools.count(1)
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
         threading.Thread(target=server.serve_forever, name="conformance-replay", daemon=True).start()
 
-    def register(self, steps: list[ServedStep]) -> str:
-        with self._lock:
-            token = f"t{next(self._tokens)}"
-            self._sessions[token] = steps
-        return token
+    def base_url(self, path: str = "/v1") -> str:
+        """The base URL a library is given: this server, with the provider's own base path."""
+        return f"http://127.0.0.1:{self.port}{path.rstrip('/')}"
 
-    def release(self, token: str) -> None:
+    @contextmanager
+    def serving(self, step: ServedStep) -> Iterator[ServedStep]:
+        """Answer every request with `step`'s exchanges until the block ends."""
         with self._lock:
-            self._sessions.pop(token, None)
+            self._current = step
+        try:
+            yield step
+        finally:
+            with self._lock:
+                self._current = None
 
-    def base_url(self, token: str, index: int) -> str:
-        return f"http://127.0.0.1:{self.port}/replay/{token}/{index}/v1"
-
-    def step(self, path: str) -> tuple[ServedStep | None, str]:
-        """The step a path belongs to, and the path below its `/v1`."""
-        parts = path.split("?", 1)[0].split("/", 4)  # "", "replay", token, index, rest
-        if len(parts) < 4 or parts[1] != "replay" or not parts[3].isdigit():
-            return None, path
+    def current(self) -> ServedStep | None:
         with self._lock:
-            steps = self._sessions.get(parts[2])
-        index = int(parts[3])
-        if steps is None or index >= len(steps):
-            return None, path
-        rest = "/" + (parts[4] if len(parts) > 4 else "")
-        return steps[index], rest.removeprefix("/v1") or "/"
+            return self._current
 
     def close(self) -> None:
         self._server.shutdown()
@@ -113,13 +108,13 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            step, path = server.step(self.path)
+            step = server.current()
             if step is None:
                 self._send(404, {"content-type": "application/json"},
-                           b'{"error":{"message":"no such replay step","type":"invalid_request_error","param":null,"code":null}}')
+                           b'{"error":{"message":"no replay step is being served","type":"invalid_request_error","param":null,"code":null}}')
                 return
             ex, which = step.pick(body)
-            step.requests.append({"method": self.command, "path": path, "body": body, "served": which})
+            step.requests.append({"method": self.command, "path": self.path, "body": body, "served": which})
             headers = {k: v for k, v in ex.headers.items() if k.lower() not in _HOP_HEADERS}
             self._send(ex.status or 502, headers, ex.body)
 
@@ -138,17 +133,16 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-_server: ReplayServer | None = None
+_servers: dict[str, ReplayServer] = {}
 _server_lock = threading.Lock()
 
 
-def replay_server() -> ReplayServer:
-    """The process's replay server, started on first use."""
-    global _server
+def replay_server(key: str) -> ReplayServer:
+    """The replay server of one library's worker (`key`), started on first use."""
     with _server_lock:
-        if _server is None:
-            _server = ReplayServer()
-        return _server
+        if key not in _servers:
+            _servers[key] = ReplayServer()
+        return _servers[key]
 
 
 # ---------------------------------------------------------------- workers

@@ -92,11 +92,11 @@ def test_replays_send_nothing_to_the_provider(fake_worker) -> None:
 def test_a_hang_is_a_failure_and_the_worker_restarts(fake_worker) -> None:
     ex = Exchange(method="POST", url="http://x/v1/chat/completions", request_headers={}, request_body=None, status=200,
                   headers={"content-type": "application/json"}, body=b"{}")
-    server = replay.replay_server()
-    token = server.register([replay.ServedStep([ex])])
-    step = {"call": "chat", "base_url": server.base_url(token, 0), "api_key": "k", "model": "m",
+    server = replay.replay_server("test-hang")
+    step = {"call": "chat", "base_url": server.base_url(), "api_key": "k", "model": "m",
             "request": {"model": "m", "messages": [{"role": "user", "content": "HANG"}]}, "timeout_s": 5}
-    out = fake_worker.step(step, timeout=1.0)
+    with server.serving(replay.ServedStep([ex])):
+        out = fake_worker.step(step, timeout=1.0)
     assert out["ok"] is False and out.get("hung") and "no answer within 1 s" in out["error"]
     assert fake_worker.hello().versions["openai"]  # a fresh worker answers again
 
@@ -125,27 +125,31 @@ def test_library_prints_never_reach_the_protocol(monkeypatch, tmp_path) -> None:
         w.stop()
 
 
-def test_replay_server_serves_steps_and_records_requests() -> None:
-    first = Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200, headers={"content-type": "application/json"}, body=b'{"a":1}')
-    second = Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200, headers={"content-type": "application/json"}, body=b'{"b":2}')
-    b64 = Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200, headers={"content-type": "application/json"}, body=b'{"c":3}')
-    server = replay.replay_server()
-    steps = [replay.ServedStep([first, second]), replay.ServedStep([first], base64=b64)]
-    token = server.register(steps)
+def test_replay_server_serves_the_current_step_at_any_path_and_records_requests() -> None:
+    def exchange(body: bytes) -> Exchange:
+        return Exchange(method="POST", url="u", request_headers={}, request_body=None, status=200,
+                        headers={"content-type": "application/json", "x-vendor": "kept"}, body=body)
 
-    def post(i: int, body: dict) -> bytes:
-        req = urllib.request.Request(server.base_url(token, i) + "/chat/completions", data=json.dumps(body).encode(),
+    first, second, b64 = exchange(b'{"a":1}'), exchange(b'{"b":2}'), exchange(b'{"c":3}')
+    server = replay.replay_server("test-serve")
+    assert server.base_url("/api/v1/") == f"http://127.0.0.1:{server.port}/api/v1"
+
+    def post(path: str, body: dict) -> bytes:
+        req = urllib.request.Request(server.base_url() + path, data=json.dumps(body).encode(),
                                      headers={"content-type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.headers["x-vendor"] == "kept"
             return resp.read()
 
-    assert post(0, {"n": 1}) == b'{"a":1}' and post(0, {"n": 2}) == b'{"b":2}'
-    assert post(1, {"encoding_format": "base64"}) == b'{"c":3}' and post(1, {}) == b'{"a":1}'
-    assert [r["served"] for r in steps[0].requests] == ["first", "followup"]
-    assert steps[0].requests[1]["body"] == {"n": 2} and steps[0].requests[0]["path"] == "/chat/completions"
-    server.release(token)
-    with pytest.raises(urllib.error.HTTPError) as err:
-        post(0, {})
+    with server.serving(replay.ServedStep([first, second])) as turn:
+        assert post("/chat/completions", {"n": 1}) == b'{"a":1}' and post("/elsewhere", {"n": 2}) == b'{"b":2}'
+        assert post("/chat/completions", {"n": 3}) == b'{"b":2}'  # later follow-ups get the last exchange
+    assert [r["served"] for r in turn.requests] == ["first", "followup", "followup"]
+    assert turn.requests[1]["body"] == {"n": 2} and turn.requests[0]["path"] == "/v1/chat/completions"
+    with server.serving(replay.ServedStep([first], base64=b64)):
+        assert post("/embeddings", {"encoding_format": "base64"}) == b'{"c":3}' and post("/embeddings", {}) == b'{"a":1}'
+    with pytest.raises(urllib.error.HTTPError) as err:  # between steps: nothing is served
+        post("/chat/completions", {})
     assert err.value.code == 404
 
 
