@@ -36,7 +36,7 @@ def passing(provider: str, checks: list[str], latency: float = 100.0, **override
 def test_builtin_policies_exist_and_are_valid_against_the_providers_schema() -> None:
     from conformance.schemas import validate
 
-    assert set(BUILTIN_POLICIES) == {"chat", "agentic", "agents", "vision", "rag"}
+    assert set(BUILTIN_POLICIES) == {"chat", "agentic", "agents", "vision", "rag", "sdks"}
     assert validate("providers", {"providers": [], "policies": BUILTIN_POLICIES}) == []
 
 

@@ -81,6 +81,11 @@ BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
         "checks": ["usage.embeddings"],
         "allow_expected": False,
     },
+    "sdks": {
+        "description": "The official SDKs read every replayed answer: openai-python and openai-node (extend it with clients: [langchain, ...] for your stack).",
+        "clients": ["openai_python", "openai_node"],
+        "allow_expected": False,
+    },
 }
 
 
