@@ -90,8 +90,8 @@ def measured_basis(check_id: str) -> str:
     return "none of the clients breaks on " + ", ".join(f"`{m}`" for m in evidence)
 
 
-def measure(modes: list[str], log: Any = print) -> dict[str, dict[str, str]]:
-    """Run the client checks clean and in each mode; mode -> {check: non-pass status}."""
+def measure(modes: list[str], log: Any = print, checks: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
+    """Run the client checks (or `checks`) clean and in each mode; mode -> {check: non-pass status}."""
     from conformance.reference.server import ServerConfig
     from conformance.reference.testing import reference_provider, running_server
     from conformance.runner import run_provider
@@ -100,7 +100,7 @@ def measure(modes: list[str], log: Any = print) -> dict[str, dict[str, str]]:
     for mode in [CLEAN, *modes]:
         start = time.monotonic()
         with running_server(ServerConfig(api_key=None, quirks=() if mode == CLEAN else (mode,))) as url:
-            results = run_provider(reference_provider(url), check_ids=client_checks())
+            results = run_provider(reference_provider(url), check_ids=checks or client_checks())
         table[mode] = {r.check: r.status.value for r in results if r.status.value != "pass"}
         log(f"{mode:<34} {time.monotonic() - start:5.1f} s  {', '.join(f'{c}={s}' for c, s in table[mode].items()) or '-'}")
     return table

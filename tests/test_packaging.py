@@ -73,6 +73,11 @@ def test_the_data_files_include_what_the_package_reads() -> None:
         "conformance/clients/node/package.json",
         "conformance/clients/node/package-lock.json",
         "conformance/clients/node/replay.mjs",
+        "conformance/clients/libraries.yaml",
+        "conformance/clients/pins/langchain.txt",
+        "conformance/clients/vercel_ai/package-lock.json",
+        "conformance/clients/vercel_ai/replay.mjs",
+        "conformance/data/client_impact.yaml",
     }
     assert expected <= files, sorted(expected - files)
 
@@ -163,6 +168,9 @@ def test_the_wheel_ships_its_data_and_runs_from_an_empty_folder(tmp_path: Path) 
     shipped = set(zipfile.ZipFile(wheel).namelist())
     assert [f for f in data_files() if f not in shipped] == []
     assert not any("node_modules" in name for name in shipped)
+    # the replay worker and the adapters run in the libraries' venvs, from the installed package
+    adapters = {p.relative_to(REPO).as_posix() for p in (PACKAGE / "clients" / "python").glob("*.py")}
+    assert adapters and adapters <= shipped, sorted(adapters - shipped)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=False, symlinks=True)

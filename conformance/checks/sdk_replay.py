@@ -69,7 +69,7 @@ PLAN: tuple[Replay, ...] = (
     Replay("chat", "chat_n", ("create",)),
     Replay("chat", "stream_basic", ("create_stream", "stream_helper")),
     Replay("chat", "stream_usage", ("chat_stream",)),
-    Replay("tools", "tools_auto", ("create", "run_tools", "tools")),
+    Replay("tools", "tools_auto", ("create", "run_tools", "tools", "extract_tool")),
     Replay("tools", "tools_auto", ("tool_turn",), then="tools_result"),
     Replay("tools", "tools_parallel", ("create", "run_tools")),
     Replay("tools", "tools_stream", ("create_stream", "stream_helper", "tools_stream")),
@@ -83,7 +83,7 @@ PLAN: tuple[Replay, ...] = (
 )
 # Calls that hand a tool call to application code to run, or parse a whole answer: an answer the
 # token cap cut is refused by design (whoever sent it), so they are not replayed on one.
-NEEDS_WHOLE_ANSWER = frozenset({"run_tools", "tool_turn", "structured", "agent_tools"})
+NEEDS_WHOLE_ANSWER = frozenset({"run_tools", "tool_turn", "structured", "extract_tool", "agent_tools"})
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,8 @@ def replay_check(ctx: Context, library: Library, runner: Runner) -> str:
     """The check: replay the plan through the library, fail on the first problem (the rest as notes)."""
     steps = plan(ctx, library)
     if not steps:
-        raise NoVerdict("no successful response to replay through the SDK")
+        why = next((n.split(": ", 1)[1] for n in reversed(ctx.notes) if n.startswith("not replayed through")), "")
+        raise NoVerdict(f"nothing to replay through {library.name}" + (f": {why}" if why else ""))
     run = runner(steps)
     if len(run.results) != len(steps):
         raise NoVerdict(f"the {library.name} replay answered {len(run.results)} of {len(steps)} steps")
@@ -758,6 +759,7 @@ COMPARE: dict[str, Comparator] = {
     "chat": _chat,
     "chat_stream": _chat_stream,
     "tools": _tools,
+    "extract_tool": _tools,
     "tools_stream": _tools_stream,
     "tool_turn": _tool_turn,
     "structured": _structured,

@@ -2,7 +2,7 @@
 
 Every call is `client.chat.completions.create(..., response_model=Model)` on `instructor.from_openai(
 openai.OpenAI(...), mode=...)`, with the Model built from the request's JSON schema: `structured` in
-`Mode.JSON_SCHEMA` (the json_schema response_format), `tools` in `Mode.TOOLS` (instructor forces one
+`Mode.JSON_SCHEMA` (the json_schema response_format), `extract_tool` in `Mode.TOOLS` (instructor forces one
 tool call named after the model and parses its arguments; the parsed object is reported as that tool
 call, without id, its fields the ones the response set, and with text null: instructor hands over only
 the model). The openai client has
@@ -77,5 +77,5 @@ def _tools(step: dict) -> dict:
 
 CALLS: dict[str, Callable[[dict], dict]] = {
     "structured": _structured,
-    "tools": _tools,
+    "extract_tool": _tools,
 }
