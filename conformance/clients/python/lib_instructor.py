@@ -71,8 +71,8 @@ def _tools(step: dict) -> dict:
     """instructor.from_openai(client, mode=Mode.TOOLS).chat.completions.create(response_model=<first tool>)"""
     function = next(tool["function"] for tool in step["request"]["tools"] if tool.get("type") == "function")
     model = _schema_model(function.get("parameters") or {}, function["name"], function.get("description"))
-    parsed = _create(step, instructor.Mode.TOOLS, model)
-    return {"text": None, "tool_calls": [{"name": function["name"], "arguments": parsed.model_dump(mode="json", exclude_unset=True)}]}
+    arguments = _create(step, instructor.Mode.TOOLS, model).model_dump(mode="json", exclude_unset=True)
+    return {"text": None, "tool_calls": [{"name": function["name"], "arguments": arguments}]}
 
 
 CALLS: dict[str, Callable[[dict], dict]] = {
