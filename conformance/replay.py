@@ -43,6 +43,7 @@ class ServedStep:
 
     exchanges: Sequence[Exchange]
     base64: Exchange | None = None  # embeddings: served when the request asks for base64
+    base_path: str = "/v1"  # the provider's base path: a request outside it gets a 404, as it would there
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def pick(self, body: Any) -> tuple[Exchange, str]:
@@ -57,9 +58,10 @@ class ServedStep:
 
 class ReplayServer:
     """A loopback replay server (a stdlib ThreadingHTTPServer in a daemon thread), one per library
-    worker. It serves one step at a time (`serving`): whatever path the library requests, since a
-    library may build URLs its own way (LiteLLM lists models at the base URL's host + /v1/models),
-    and a worker makes one step's calls at a time."""
+    worker. It serves one step at a time (`serving`), at any path under the provider's own base
+    path (a library may build URLs its own way: LiteLLM lists models at the host's /v1/models,
+    which works where the provider's base path is /v1 and nowhere else, here as there); a worker
+    makes one step's calls at a time."""
 
     def __init__(self) -> None:
         self._current: ServedStep | None = None
@@ -112,6 +114,12 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             if step is None:
                 self._send(404, {"content-type": "application/json"},
                            b'{"error":{"message":"no replay step is being served","type":"invalid_request_error","param":null,"code":null}}')
+                return
+            prefix = step.base_path.rstrip("/")
+            if prefix and self.path.split("?", 1)[0] != prefix and not self.path.startswith(prefix + "/"):
+                step.requests.append({"method": self.command, "path": self.path, "body": body, "served": "404"})
+                self._send(404, {"content-type": "application/json"},
+                           b'{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}')
                 return
             ex, which = step.pick(body)
             step.requests.append({"method": self.command, "path": self.path, "body": body, "served": which})

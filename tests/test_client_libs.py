@@ -151,6 +151,10 @@ def test_replay_server_serves_the_current_step_at_any_path_and_records_requests(
     with pytest.raises(urllib.error.HTTPError) as err:  # between steps: nothing is served
         post("/chat/completions", {})
     assert err.value.code == 404
+    with server.serving(replay.ServedStep([first], base_path="/api/v1")) as outside:
+        with pytest.raises(urllib.error.HTTPError) as err:  # outside the provider's base path: 404, as there
+            post("/models", {})
+    assert err.value.code == 404 and outside.requests[0]["served"] == "404"
 
 
 def test_not_installed_is_skipped_with_the_install_command(monkeypatch, tmp_path) -> None:

@@ -50,7 +50,8 @@ def replay_steps(w: Worker, hello: Hello, server: ReplayServer, base_path: str, 
     with w.lock:
         for step in steps:
             params = step.params()
-            served = ServedStep([step.exchange, *([step.then] if step.then is not None else [])], base64=step.base64)
+            served = ServedStep([step.exchange, *([step.then] if step.then is not None else [])], base64=step.base64,
+                                base_path=base_path)
             with server.serving(served):
                 msg = w.step({"call": step.call, "base_url": server.base_url(base_path), "api_key": API_KEY,
                               "model": str(params.get("model") or ""), "request": params,

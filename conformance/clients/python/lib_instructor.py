@@ -21,13 +21,12 @@ Outbound calls: none seen besides base_url (instructor has no telemetry).
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any, Callable, Literal
+from typing import Callable
 
 import instructor
 import openai
 import pydantic
-
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
 
 
 def versions() -> dict[str, str]:
@@ -39,17 +38,6 @@ def _client(step: dict, mode: instructor.Mode) -> instructor.Instructor:
     openai_client = openai.OpenAI(base_url=step["base_url"], api_key=step["api_key"], max_retries=0,
                                   timeout=step["timeout_s"])
     return instructor.from_openai(openai_client, mode=mode)
-
-
-def _schema_model(schema: dict, name: str, description: str | None = None) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        fields[prop] = (kind, ...) if prop in required else (kind | None, None)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, __doc__=description, **fields)
 
 
 def _create(step: dict, mode: instructor.Mode, model: type[pydantic.BaseModel]) -> pydantic.BaseModel:

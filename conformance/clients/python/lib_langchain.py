@@ -21,18 +21,16 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
 os.environ["LANGSMITH_TRACING_V2"] = "false"
 
-import pydantic  # noqa: E402
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages  # noqa: E402
 from langchain_core.tools import StructuredTool  # noqa: E402
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings  # noqa: E402
-
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
 
 
 def versions() -> dict[str, str]:
@@ -101,17 +99,6 @@ def _accumulate(chunks: Any) -> AIMessageChunk:
     if message is None:
         raise ValueError("the stream yielded no chunk")
     return message
-
-
-def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        fields[prop] = (kind, ...) if prop in required else (kind | None, None)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, **fields)
 
 
 def _recording_tools(step: dict, invocations: list[dict]) -> list[StructuredTool]:

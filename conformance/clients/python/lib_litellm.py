@@ -25,18 +25,16 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["LITELLM_OFFLINE_MODE"] = "true"
 
 import litellm  # noqa: E402
-import pydantic  # noqa: E402
+from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
 
 litellm.telemetry = False
 litellm.disable_hf_tokenizer_download = True
-
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
 def versions() -> dict[str, str]:
@@ -89,17 +87,6 @@ def _tool_calls(response: Any) -> dict:
     calls = [{"id": call.id, "name": call.function.name, "arguments": call.function.arguments}
              for call in message.tool_calls or []]
     return {"text": message.content, "tool_calls": calls}
-
-
-def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        fields[prop] = (kind, ...) if prop in required else (kind | None, None)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, **fields)
 
 
 def _embed(step: dict, **kwargs: Any) -> dict:

@@ -22,16 +22,15 @@ when a text splitter or keyword index asks for it, which these calls never do; n
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
-import pydantic
 from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import ChatPromptTemplate
 from llama_index.core.tools import FunctionTool
 from llama_index.embeddings.openai_like import OpenAILikeEmbedding
 from llama_index.llms.openai_like import OpenAILike
+from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
 
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 MAX_TOOL_ROUNDS = 4  # a replay serves one recorded answer per round; more rounds mean a loop gone wrong
 PACKAGES = ("llama-index-core", "llama-index-llms-openai-like", "llama-index-llms-openai",
             "llama-index-embeddings-openai-like", "llama-index-embeddings-openai", "openai", "pydantic")
@@ -68,18 +67,6 @@ def _usage(additional_kwargs: dict) -> dict | None:
     """The token counts LlamaIndex copies into ChatResponse.additional_kwargs ({} when it found none)."""
     keys = ("prompt_tokens", "completion_tokens", "total_tokens")
     return {key: additional_kwargs[key] for key in keys} if any(k in additional_kwargs for k in keys) else None
-
-
-def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        field = pydantic.Field(... if prop in required else None, description=spec.get("description"))
-        fields[prop] = (kind if prop in required else kind | None, field)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, **fields)
 
 
 def _tools(step: dict, invocations: list[dict] | None = None) -> list[FunctionTool]:

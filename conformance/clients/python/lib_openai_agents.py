@@ -28,13 +28,10 @@ import os
 
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"  # before the SDK is imported: the env flag is read once
 
-import asyncio
-import functools
 import importlib.metadata
 import json
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
-import pydantic
 from agents import (
     Agent,
     Model,
@@ -48,11 +45,11 @@ from agents import (
 )
 from agents.result import RunResultBase
 from openai import AsyncOpenAI
+from replay_common import schema_model as _schema_model, sync as _sync  # noqa: E402 (beside this file)
 
 set_tracing_disabled(True)
 
 AGENT_NAME = "conformance-replay"
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
 def versions() -> dict[str, str]:
@@ -109,17 +106,6 @@ def _usage(result: RunResultBase) -> dict:
     usage = result.context_wrapper.usage
     return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens}
-
-
-def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        fields[prop] = (kind, ...) if prop in required else (kind | None, None)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, **fields)
 
 
 async def _streamed(agent: Agent, step: dict) -> RunResultStreaming:
@@ -186,11 +172,6 @@ async def _agent_tools(step: dict) -> dict:
         result = await Runner.run(_responses_agent(step, client, [_weather_tool(step, invocations)]),
                                   _input(step["request"]))
     return {"invocations": invocations, "text": result.final_output}
-
-
-def _sync(call: Callable[[dict], Any]) -> Callable[[dict], dict]:
-    """The async call run to completion in a fresh event loop (its docstring says how it is spelled)."""
-    return functools.wraps(call)(lambda step: asyncio.run(call(step)))
 
 
 CALLS: dict[str, Callable[[dict], dict]] = {

@@ -19,12 +19,9 @@ API and `count_tokens`, which are never called.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import importlib.metadata
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
-import pydantic
 from openai import AsyncOpenAI
 from pydantic_ai import Agent, ModelRequest, ModelResponse, NativeOutput, TextPart, Tool, ToolCallPart
 from pydantic_ai.direct import model_request, model_request_stream
@@ -35,9 +32,9 @@ from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
+from replay_common import schema_model as _schema_model, sync as _sync  # noqa: E402 (beside this file)
 
 PROVIDER_NAME = "conformance-replay"
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
 def versions() -> dict[str, str]:
@@ -121,17 +118,6 @@ def _tool_calls(response: ModelResponse) -> dict:
     calls = [{"id": part.tool_call_id, "name": part.tool_name, "arguments": part.args_as_dict()}
              for part in response.parts if isinstance(part, ToolCallPart)]
     return {"text": response.text, "tool_calls": calls}
-
-
-def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        fields[prop] = (kind, ...) if prop in required else (kind | None, None)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, **fields)
 
 
 def _agent(step: dict, model: Any, **kwargs: Any) -> tuple[Agent, list[Any], str]:
@@ -270,11 +256,6 @@ async def _embed_float(step: dict) -> dict:
 async def _embed_default(step: dict) -> dict:
     """Embedder(OpenAIEmbeddingModel).embed_documents(inputs)"""
     return await _embed(step, None)
-
-
-def _sync(call: Callable[[dict], Any]) -> Callable[[dict], dict]:
-    """One asyncio.run per step; the call's docstring (how the library spells it) is kept."""
-    return functools.wraps(call)(lambda step: asyncio.run(call(step)))
 
 
 CALLS: dict[str, Callable[[dict], dict]] = {

@@ -34,13 +34,10 @@ import os
 
 os.environ["AZURE_TELEMETRY_DISABLED"] = "true"  # read once, when semantic_kernel is imported
 
-import asyncio
-import functools
 import importlib.metadata
 import json
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
-import pydantic
 from openai import AsyncOpenAI
 from semantic_kernel import Kernel
 from semantic_kernel.agents import OpenAIResponsesAgent
@@ -59,10 +56,10 @@ from semantic_kernel.contents import (
     StreamingChatMessageContent,
 )
 from semantic_kernel.functions import KernelFunctionFromMethod, KernelParameterMetadata, KernelPlugin, kernel_function
+from replay_common import schema_model as _schema_model, sync as _sync  # noqa: E402 (beside this file)
 
 PLUGIN_NAME = "replay"
 AGENT_NAME = "conformance_replay"
-JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
 def versions() -> dict[str, str]:
@@ -156,17 +153,6 @@ def _tool_calls(message: ChatMessageContent | None) -> dict:
     calls = [{"id": item.id, "name": item.function_name, "arguments": item.parse_arguments()}
              for item in message.items if isinstance(item, FunctionCallContent)]
     return {"text": message.content, "tool_calls": calls}
-
-
-def _schema_model(schema: dict, name: str) -> type[pydantic.BaseModel]:
-    """A pydantic model with the schema's (simple, top-level) properties; enums become Literals."""
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, spec in schema.get("properties", {}).items():
-        kind: Any = Literal[tuple(spec["enum"])] if "enum" in spec else JSON_TYPES[spec["type"]]
-        fields[prop] = (kind, ...) if prop in required else (kind | None, None)
-    config = pydantic.ConfigDict(extra="forbid") if schema.get("additionalProperties") is False else None
-    return pydantic.create_model(name, __config__=config, **fields)
 
 
 async def _streamed(step: dict, settings: OpenAIChatPromptExecutionSettings,
@@ -294,11 +280,6 @@ async def _agent_tools(step: dict) -> dict:
         response = await agent.get_response(messages=_agent_input(request),
                                             max_output_tokens=request.get("max_output_tokens"))
     return {"invocations": invocations, "text": response.content.content}
-
-
-def _sync(call: Callable[[dict], Any]) -> Callable[[dict], dict]:
-    """The async call run to completion in a fresh event loop (its docstring says how it is spelled)."""
-    return functools.wraps(call)(lambda step: asyncio.run(call(step)))
 
 
 CALLS: dict[str, Callable[[dict], dict]] = {
