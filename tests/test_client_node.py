@@ -189,7 +189,7 @@ def test_no_successful_response_is_no_verdict(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(client_node, "ensure_node_sdk", lambda install: tmp_path)
     result = run_on(lambda request: wire(500, {"error": {"message": "down"}}), tools=False, embeddings=False)
     assert result.status is Status.ERROR
-    assert "no successful response" in result.message
+    assert "nothing to replay through openai-node" in result.message and "HTTP 500" in result.message
 
 
 # ---------------------------------------------------------------- when node cannot give a verdict

@@ -36,7 +36,6 @@ npm ci is told `--engine-strict=false` so a user's engine-strict npmrc does not 
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import hashlib
 import importlib.resources
@@ -46,15 +45,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows: no lock, the atomic rename alone keeps installs whole
-    fcntl = None  # type: ignore[assignment]
-
+from conformance import client_envs
 from conformance.checks.base import Context, NoVerdict, Skip, check
 from conformance.checks.common import excerpt
 from conformance.checks.sdk_replay import Library, ReplayRun, Step, StepResult, replay_check
@@ -62,7 +56,6 @@ from conformance.checks.sdk_replay import Library, ReplayRun, Step, StepResult, 
 NODE_PACKAGE = importlib.resources.files("conformance") / "clients" / "node"  # package.json, lock, replay.mjs
 SCRIPT_NAME = "replay.mjs"
 LOCK_NAME = "package-lock.json"
-CACHE_APP = "openai-compat-conformance"
 NO_INSTALL_ENV = "CONFORMANCE_NO_INSTALL"
 NPM_CI = ("ci", "--no-audit", "--no-fund", "--ignore-scripts", "--engine-strict=false", "--loglevel=error")
 NPM_TIMEOUT_S = 600.0
@@ -93,17 +86,10 @@ def pinned_version() -> str | None:
 # ---------------------------------------------------------------- the SDK, installed on first use
 
 
-def cache_root() -> Path:
-    """`$XDG_CACHE_HOME/openai-compat-conformance`, else `~/.cache/...` (the XDG rule: a relative
-    XDG_CACHE_HOME is ignored)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / CACHE_APP
-
-
 def sdk_dir() -> Path:
     """Where the pinned SDK lives: one folder per lock file, so a new pin never reuses an old install."""
     digest = hashlib.sha256((NODE_PACKAGE / LOCK_NAME).read_bytes()).hexdigest()[:16]
-    return cache_root() / f"node-{digest}"
+    return client_envs.cache_root() / f"node-{digest}"
 
 
 def _installed(folder: Path) -> bool:
@@ -132,27 +118,18 @@ def ensure_node_sdk(install: bool = True) -> Path | str:
 
 @functools.cache
 def _install(target: Path, npm: str) -> Path | str:
-    """npm ci into a staging folder beside `target`, renamed into place when complete."""
+    """npm ci into a staging folder beside `target`, renamed into place when complete (once per
+    process; client_envs.install_once serialises processes)."""
     pin = pinned_version()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive(target.with_name(target.name + ".lock")):
-            if _installed(target):  # another process finished it while this one waited
-                return target
-            print(f"conformance: installing openai-node {pin} once, for client.openai_node, into {target} "
-                  "(npm ci; --no-install turns this off)", file=sys.stderr, flush=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-            try:
-                failure = _npm_ci(npm, staging)
-                if failure:
-                    return f"could not install openai-node {pin}: {failure}"
-                if target.exists():  # an incomplete folder (someone deleted node_modules/openai): replace it
-                    shutil.rmtree(target)
-                os.rename(staging, target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; left over on failure
-    except OSError as exc:
-        return f"could not install openai-node {pin} into {target.parent}: {exc}"
+
+    def build(staging: Path) -> str | None:  # only the process that builds says so
+        print(f"conformance: installing openai-node {pin} once, for client.openai_node, into {target} "
+              "(npm ci; --no-install turns this off)", file=sys.stderr, flush=True)
+        return _npm_ci(npm, staging)
+
+    failure = client_envs.install_once(target, build, ready=_installed)
+    if failure:
+        return f"could not install openai-node {pin}: {failure}"
     return target
 
 
@@ -172,15 +149,6 @@ def _npm_ci(npm: str, folder: Path) -> str | None:
     if not _installed(folder):
         return "npm ci succeeded but installed no node_modules/openai"
     return None
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (released by the OS if the process dies)."""
-    with open(path, "a+b") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        yield
 
 
 def replay_script(sdk: Path) -> Path:
