@@ -155,6 +155,25 @@ def _cut(ex: Exchange) -> bool:
     return cut_at_cap(ex)
 
 
+def _no_tool_turn(first: Exchange, then: Exchange) -> str | None:
+    """Why a tool turn cannot be replayed (None: it can). A first answer without a tool call has
+    nothing to run (the `tools` calls judge it); a follow-up that calls tools again shows a provider
+    that lost the results (tools.result judges that), and any library would loop on it."""
+    if not _calls_tools(first):
+        return "the answer called no tool"
+    if _calls_tools(then):
+        return "the answer to the tool results called tools again"
+    return None
+
+
+def _calls_tools(ex: Exchange) -> bool:
+    """The answer holds a tool call (chat) or a function_call item (a Response)."""
+    body = ex.json_body
+    if isinstance(body, dict) and body.get("object") == "response":
+        return bool(items_of(body, "function_call"))
+    return bool(_wire_calls(ex))
+
+
 def plan(ctx: Context, library: Library) -> list[Step]:
     """The SDK calls to replay, from the probes the suite already has (successful ones only).
 
@@ -171,6 +190,10 @@ def plan(ctx: Context, library: Library) -> list[Step]:
         reason = not_replayable(ex) or next(filter(None, map(not_replayable, companions.values())), None)
         if reason:
             skipped.append(f"{replay.probe} ({excerpt(reason, 80)})")
+            continue
+        turn = _no_tool_turn(ex, companions["then"]) if replay.then else None
+        if turn:
+            skipped += [f"{replay.probe} {library.calls[c]} ({turn})" for c in calls]
             continue
         whole = [c for c in calls if c in NEEDS_WHOLE_ANSWER]
         if whole and _cut(ex):
@@ -564,11 +587,18 @@ def _usage_problems(observed: Mapping[str, Any], wire_usage: Any) -> list[str]:
         return [f"the library dropped the usage the wire carries ({excerpt(wire_usage)})"]
     if not isinstance(usage, dict):
         return [f"usage reaches the application as {_show(usage)}"]
-    return [
+    problems = [
         f"usage.{name} reaches the application as {_show(usage.get(name))}; the wire says {_show(wire_usage.get(name))}"
-        for name in ("prompt_tokens", "completion_tokens", "total_tokens")
+        for name in ("prompt_tokens", "completion_tokens")
         if usage.get(name) is not None and not _same(usage.get(name), wire_usage.get(name))
     ]
+    total, parts = usage.get("total_tokens"), (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    # Several libraries add the total up themselves: a total that is their own sum is theirs to give.
+    own_sum = all(isinstance(p, (int, float)) for p in parts) and _same(total, sum(parts))  # type: ignore[arg-type]
+    if total is not None and not _same(total, wire_usage.get("total_tokens")) and not own_sum:
+        problems.append(f"usage.total_tokens reaches the application as {_show(total)}; the wire says "
+                        f"{_show(wire_usage.get('total_tokens'))}")
+    return problems
 
 
 def _library_calls(observed: Any, wire: list[tuple[Any, Any, Any]], what: str) -> list[str]:
@@ -626,12 +656,11 @@ def _tools_stream(step: Step, observed: Mapping[str, Any], library: Library) -> 
 
 def _turn_problems(step: Step, observed: Mapping[str, Any], wire: list[tuple[Any, Any, Any]], final_text: str,
                    sent_ids: Callable[[Any], list[Any]]) -> list[str]:
-    """A tool loop: each wire call run once with its arguments, the results sent back under the
+    """A tool loop (plan() replays only those whose first answer calls tools and whose follow-up
+    answers in text): each wire call run once with its arguments, the results sent back under the
     calls' ids, and the final answer handed over."""
     invocations = observed.get("invocations")
     problems = _library_calls(invocations, [(None, n, a) for _, n, a in wire], "the tools the library ran:")
-    if not wire:  # the model answered without a tool call: that answer is the final one
-        return problems + _text_problem(observed, final_text, "the answer's")
     requests = observed.get("requests") or []
     if len(requests) < 2:
         return [*problems, "the library never sent the tool results back"]
@@ -649,9 +678,9 @@ def _chat_result_ids(body: Any) -> list[Any]:
 
 def _tool_turn(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
     """tool_turn: tools_auto's calls run, their results sent back, tools_result's answer handed over."""
-    wire = _wire_call_triples(step.exchange)
-    final = step.then if wire and step.then is not None else step.exchange
-    return _turn_problems(step, observed, wire, text_of(_wire_message(final).get("content")), _chat_result_ids)
+    final = step.then if step.then is not None else step.exchange
+    return _turn_problems(step, observed, _wire_call_triples(step.exchange), text_of(_wire_message(final).get("content")),
+                          _chat_result_ids)
 
 
 def _structured(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
@@ -735,8 +764,7 @@ def _agent_tools(step: Step, observed: Mapping[str, Any], library: Library) -> l
     """agent_tools: resp_tools' function calls run, their outputs sent back, resp_tool_result's answer."""
     calls = items_of(_response_body(step.exchange), "function_call")
     wire = [(c.get("call_id"), c.get("name"), c.get("arguments")) for c in calls]
-    final = step.then if wire else step.exchange
-    return _turn_problems(step, observed, wire, _response_text(final), _response_result_ids)
+    return _turn_problems(step, observed, wire, _response_text(step.then), _response_result_ids)
 
 
 Comparator = Callable[[Step, Mapping[str, Any], Library], list[str]]

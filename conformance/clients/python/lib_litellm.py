@@ -156,6 +156,9 @@ def _embed_default(step: dict) -> dict:
 
 def _models(step: dict) -> dict:
     """litellm.get_valid_models(check_provider_endpoint=True, custom_llm_provider="openai", api_base, api_key)"""
+    # Each step is a fresh application: LiteLLM caches model lists per api_base for 5 minutes, and
+    # the worker's replay server keeps its address across steps (other modes, other providers).
+    litellm.utils._model_cache = litellm.utils.AvailableModelsCache()
     ids = litellm.get_valid_models(check_provider_endpoint=True, custom_llm_provider="openai",
                                    api_base=step["base_url"], api_key=step["api_key"])
     return {"ids": ids}
