@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -97,10 +98,11 @@ def measure(modes: list[str], log: Any = print, checks: tuple[str, ...] | None =
     from conformance.runner import run_provider
 
     table: dict[str, dict[str, str]] = {}
+    key = "sk-measure-" + secrets.token_hex(12)  # a keyed server, so the invalid-key probe gets its 401
     for mode in [CLEAN, *modes]:
         start = time.monotonic()
-        with running_server(ServerConfig(api_key=None, quirks=() if mode == CLEAN else (mode,))) as url:
-            results = run_provider(reference_provider(url), check_ids=checks or client_checks())
+        with running_server(ServerConfig(api_key=key, quirks=() if mode == CLEAN else (mode,))) as url:
+            results = run_provider(reference_provider(url, key), check_ids=checks or client_checks())
         table[mode] = {r.check: r.status.value for r in results if r.status.value != "pass"}
         log(f"{mode:<34} {time.monotonic() - start:5.1f} s  {', '.join(f'{c}={s}' for c, s in table[mode].items()) or '-'}")
     return table

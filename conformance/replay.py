@@ -279,6 +279,8 @@ def worker(key: str, argv: list[str], cwd: Path) -> Worker:
     with _workers_lock:
         w = _workers.get(key)
         if w is None or w.argv != argv:
+            if w is not None:
+                w.stop()
             w = _workers[key] = Worker(argv, cwd)
         return w
 

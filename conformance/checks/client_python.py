@@ -38,6 +38,7 @@ PYTHON = Library(
         "stream_helper": "ChatCompletionStreamState",
         "embeddings": "embeddings.create",
         "models": "models.list",
+        "error": "chat.completions.create, on an error answer",
     },
 )
 _HOP_HEADERS = ("content-encoding", "content-length", "transfer-encoding", "connection")
@@ -110,12 +111,23 @@ def _models(client: Any, step: Step, sent: list[dict[str, Any]]) -> dict[str, An
     return {"ids": [m.id for m in client.models.list().data]}
 
 
+def _error(client: Any, step: Step, sent: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the application catches on an error answer (the one call that catches: it is the observation)."""
+    try:
+        client.chat.completions.create(**step.params())
+    except Exception as exc:  # noqa: BLE001
+        status = getattr(exc, "status_code", None)
+        return {"raised": True, "type": type(exc).__name__, "status": status, "message": str(exc)[:4000]}
+    return {"raised": False}
+
+
 CALLS: dict[str, Callable[[Any, Step, list[dict[str, Any]]], dict[str, Any]]] = {
     "create": _create,
     "create_stream": _create_stream,
     "stream_helper": _stream_helper,
     "embeddings": _embeddings,
     "models": _models,
+    "error": _error,
 }
 
 

@@ -80,7 +80,10 @@ PLAN: tuple[Replay, ...] = (
     Replay("chat", "resp_basic", ("agent_run",)),
     Replay("chat", "resp_stream", ("agent_stream",)),
     Replay("tools", "resp_tools", ("agent_tools",), then="resp_tool_result"),
+    Replay("chat", "err_auth", ("error",)),  # (not err_bad_request: no library sends its malformed request)
+    Replay("chat", "err_unknown_model", ("error",)),
 )
+ERROR_CALLS = frozenset({"error"})  # calls replayed on error answers (the others on 2xx answers only)
 # Calls that hand a tool call to application code to run, or parse a whole answer: an answer the
 # token cap cut is refused by design (whoever sent it), so they are not replayed on one.
 NEEDS_WHOLE_ANSWER = frozenset({"run_tools", "tool_turn", "structured", "extract_tool", "agent_tools"})
@@ -174,6 +177,15 @@ def _calls_tools(ex: Exchange) -> bool:
     return bool(_wire_calls(ex))
 
 
+def not_an_error_answer(ex: Exchange) -> str | None:
+    """Why an exchange is not replayed as an error answer (None: it is one, 4xx or 5xx)."""
+    if ex.status is None or ex.error:
+        return ex.error or "no response"
+    if ex.ok:
+        return f"HTTP {ex.status}: not an error answer (errors.* judge that)"
+    return None
+
+
 def plan(ctx: Context, library: Library) -> list[Step]:
     """The SDK calls to replay, from the probes the suite already has (successful ones only).
 
@@ -187,7 +199,10 @@ def plan(ctx: Context, library: Library) -> list[Step]:
         model = ctx.model_for(replay.capability)
         ex = ctx.probe(replay.probe, model)
         companions = {k: ctx.probe(p, model) for k in ("floats", "then", "base64") if (p := getattr(replay, k))}
-        reason = not_replayable(ex) or next(filter(None, map(not_replayable, companions.values())), None)
+        if set(calls) <= ERROR_CALLS:
+            reason = not_an_error_answer(ex)
+        else:
+            reason = not_replayable(ex) or next(filter(None, map(not_replayable, companions.values())), None)
         if reason:
             skipped.append(f"{replay.probe} ({excerpt(reason, 80)})")
             continue
@@ -767,6 +782,35 @@ def _agent_tools(step: Step, observed: Mapping[str, Any], library: Library) -> l
     return _turn_problems(step, observed, wire, _response_text(step.then), _response_result_ids)
 
 
+def _wire_error_message(body: Any) -> str | None:
+    """The provider's own words in an error body, whatever its shape: error.message, a string
+    error, FastAPI's string detail, a top-level message."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    for candidate in (error.get("message") if isinstance(error, dict) else error, body.get("detail"), body.get("message")):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate
+    return None
+
+
+def _error(step: Step, observed: Mapping[str, Any], library: Library) -> list[str]:
+    """error: on a 4xx/5xx answer the library raises, with the wire's status (where it exposes one)
+    and the provider's error message, so the application can tell what went wrong."""
+    ex = step.exchange
+    if not observed.get("raised"):
+        return [f"the library raised nothing on HTTP {ex.status}: it handed the application an answer"]
+    problems = []
+    status = observed.get("status")
+    if status is not None and status != ex.status:
+        problems.append(f"the library's {excerpt(observed.get('type'), 60)} says HTTP {_show(status)}; the wire says {ex.status}")
+    message = _wire_error_message(ex.json_body)
+    if isinstance(message, str) and message.strip() and message.strip()[:60] not in str(observed.get("message") or ""):
+        problems.append(f"the provider's error message {excerpt(message, 80)!r} does not reach the application "
+                        f"(it gets {excerpt(observed.get('message'), 120)!r})")
+    return problems
+
+
 Comparator = Callable[[Step, Mapping[str, Any], Library], list[str]]
 
 # What each call's observation holds (plain JSON; a key a library cannot observe is left out):
@@ -797,4 +841,5 @@ COMPARE: dict[str, Comparator] = {
     "agent_run": _agent_run,
     "agent_stream": _agent_run,
     "agent_tools": _agent_tools,
+    "error": _error,
 }

@@ -30,7 +30,7 @@ os.environ["LANGSMITH_TRACING_V2"] = "false"
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages  # noqa: E402
 from langchain_core.tools import StructuredTool  # noqa: E402
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings  # noqa: E402
-from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
+from replay_common import schema_model as _schema_model, error_call  # noqa: E402 (beside this file)
 
 
 def versions() -> dict[str, str]:
@@ -222,3 +222,4 @@ CALLS: dict[str, Callable[[dict], dict]] = {
     "agent_stream": _agent_stream,
     "agent_tools": _agent_tools,
 }
+CALLS["error"] = error_call(CALLS["chat"])

@@ -31,7 +31,7 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["LITELLM_OFFLINE_MODE"] = "true"
 
 import litellm  # noqa: E402
-from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
+from replay_common import schema_model as _schema_model, error_call  # noqa: E402 (beside this file)
 
 litellm.telemetry = False
 litellm.disable_hf_tokenizer_download = True
@@ -175,3 +175,4 @@ CALLS: dict[str, Callable[[dict], dict]] = {
     "embed_default": _embed_default,
     "models": _models,
 }
+CALLS["error"] = error_call(CALLS["chat"])

@@ -29,7 +29,7 @@ from llama_index.core.prompts import ChatPromptTemplate
 from llama_index.core.tools import FunctionTool
 from llama_index.embeddings.openai_like import OpenAILikeEmbedding
 from llama_index.llms.openai_like import OpenAILike
-from replay_common import schema_model as _schema_model  # noqa: E402 (beside this file)
+from replay_common import schema_model as _schema_model, error_call  # noqa: E402 (beside this file)
 
 MAX_TOOL_ROUNDS = 4  # a replay serves one recorded answer per round; more rounds mean a loop gone wrong
 PACKAGES = ("llama-index-core", "llama-index-llms-openai-like", "llama-index-llms-openai",
@@ -192,3 +192,4 @@ CALLS: dict[str, Callable[[dict], dict]] = {
     "embed_float": _embed_float,
     "embed_default": _embed_default,
 }
+CALLS["error"] = error_call(CALLS["chat"])

@@ -45,7 +45,7 @@ from agents import (
 )
 from agents.result import RunResultBase
 from openai import AsyncOpenAI
-from replay_common import schema_model as _schema_model, sync as _sync  # noqa: E402 (beside this file)
+from replay_common import schema_model as _schema_model, sync as _sync, error_call  # noqa: E402 (beside this file)
 
 set_tracing_disabled(True)
 
@@ -183,3 +183,4 @@ CALLS: dict[str, Callable[[dict], dict]] = {
     "agent_stream": _sync(_agent_stream),
     "agent_tools": _sync(_agent_tools),
 }
+CALLS["error"] = error_call(CALLS["chat"])

@@ -32,7 +32,7 @@ from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
-from replay_common import schema_model as _schema_model, sync as _sync  # noqa: E402 (beside this file)
+from replay_common import schema_model as _schema_model, sync as _sync, error_call  # noqa: E402 (beside this file)
 
 PROVIDER_NAME = "conformance-replay"
 
@@ -271,3 +271,4 @@ CALLS: dict[str, Callable[[dict], dict]] = {
     "agent_stream": _sync(_agent_stream),
     "agent_tools": _sync(_agent_tools),
 }
+CALLS["error"] = error_call(CALLS["chat"])

@@ -56,7 +56,7 @@ from semantic_kernel.contents import (
     StreamingChatMessageContent,
 )
 from semantic_kernel.functions import KernelFunctionFromMethod, KernelParameterMetadata, KernelPlugin, kernel_function
-from replay_common import schema_model as _schema_model, sync as _sync  # noqa: E402 (beside this file)
+from replay_common import schema_model as _schema_model, sync as _sync, error_call  # noqa: E402 (beside this file)
 
 PLUGIN_NAME = "replay"
 AGENT_NAME = "conformance_replay"
@@ -295,3 +295,4 @@ CALLS: dict[str, Callable[[dict], dict]] = {
     "agent_stream": _sync(_agent_stream),
     "agent_tools": _sync(_agent_tools),
 }
+CALLS["error"] = error_call(CALLS["chat"])

@@ -22,6 +22,7 @@
 //   embed_float   embed / embedMany with provider.embeddingModel       -> vectors
 //   embed_default the same call: the provider always asks for encoding_format "float", and has no
 //                 base64 mode, so the library's default is floats
+//   error         chat on an error answer: what the application catches (name, statusCode, message)
 // Left out: models (the openai-compatible provider has no model listing; only Vercel's own gateway
 // lists models) and agent_run / agent_stream / agent_tools (the openai-compatible provider speaks Chat
 // Completions only; the Responses API is in @ai-sdk/openai, a different provider).
@@ -232,6 +233,17 @@ const CALLS = {
 
   embed_float: embedInput,
   embed_default: embedInput,
+
+  // The one call that catches: on an error answer, what the application catches is the observation.
+  async error(step) {
+    try {
+      await CALLS.chat(step);
+    } catch (err) {
+      const status = [err?.statusCode, err?.cause?.statusCode, err?.lastError?.statusCode].find((s) => Number.isInteger(s));
+      return { raised: true, type: err?.name ?? typeof err, status: status ?? null, message: String(err?.message ?? err).slice(0, MAX_ERROR_CHARS) };
+    }
+    return { raised: false };
+  },
 };
 
 async function handle(line) {
