@@ -51,7 +51,10 @@ def matching(pattern: str) -> st.SearchStrategy[str]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_search_agrees_with_re(pattern, data):
-    text = data.draw(matching(pattern) | st.text(max_size=12) | st.text(alphabet=TRICKY, max_size=12))
+    # Characters this Python's Unicode database leaves unassigned are left out: the regex module's
+    # newer database may call them letters (U+18D80), a difference of versions, not of engines.
+    assigned = st.characters(exclude_categories=("Cn",))
+    text = data.draw(matching(pattern) | st.text(assigned, max_size=12) | st.text(alphabet=TRICKY, max_size=12))
     assert patterns.search(pattern, text) == re_verdict(pattern, text), (pattern, text)
 
 
