@@ -15,7 +15,7 @@ from conformance.results import Status
 
 def night(day: int, basic: Status = Status.PASS) -> object:
     return make_run(
-        [make_result("a", "chat.basic", basic), make_result("a", "models.list")],
+        [make_result("a", "chat.basic", basic), make_result("a", "models.list", level="must")],
         started_at=f"2025-01-{day:02d}T02:00:00+00:00",
     )
 

@@ -84,6 +84,9 @@ class Answer:
                    "choices": [], "usage": self.usage()}
 
     def respond(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"object": "list", "data": [{"id": MODEL.name, "object": "model", "created": 0,
+                                                                         "owned_by": "synthetic"}]})
         sent = json.loads(request.content or b"{}")
         if sent.get("stream"):
             events = "".join(f"data: {json.dumps(c)}\n\n" for c in self.chunks()) + "data: [DONE]\n\n"
