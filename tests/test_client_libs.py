@@ -214,3 +214,20 @@ def test_readme_shows_the_measured_table() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
     block = readme.split(client_impact.README_START, 1)[1].split(client_impact.README_END, 1)[0]
     assert block.strip() == client_impact.render_markdown(client_impact.load_table()["modes"]).strip()
+
+
+def test_a_call_is_spelled_up_to_what_it_reads_so_reports_can_find_the_step() -> None:
+    """The worker names a call by its docstring's first line up to a ": " outside brackets; the
+    report's step parser then reads "(<call>): <text>" back whole."""
+    import importlib.util
+
+    from conformance.report.clients import parse_step
+
+    spec = importlib.util.spec_from_file_location("harness", HARNESS)
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    assert harness.call_part("ChatOpenAI(...).invoke(messages): .text, .usage_metadata") == "ChatOpenAI(...).invoke(messages)"
+    assert harness.call_part('E(kw={"a": 1}).embed: vectors') == 'E(kw={"a": 1}).embed'
+    call = harness.call_part('E(kw={"a": 1}).embed(texts): the vectors')
+    step = parse_step(f"LangChain raised on the emb_single response ({call}): ValueError: boom", "LangChain")
+    assert step is not None and step.probe == "emb_single" and step.call == call and step.detail == "ValueError: boom"

@@ -50,9 +50,21 @@ def _default(value: Any) -> Any:
 
 
 def _spelled(name: str, fn: Any) -> str:
-    """How the library spells a call: the first line of its function's docstring (else the call)."""
+    """How the library spells a call: the first line of its function's docstring up to any ": "
+    (what follows describes what is read; "<call>): " ends the call in the suite's messages)."""
     doc = (getattr(fn, "__doc__", None) or "").strip()
-    return doc.splitlines()[0].strip() if doc else name
+    return call_part(doc.splitlines()[0]) if doc else name
+
+
+def call_part(line: str) -> str:
+    """A docstring line up to its first ": " outside brackets (the call, not what it reads)."""
+    depth = 0
+    for i, char in enumerate(line):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth <= 0 and line.startswith(": ", i):
+            return line[:i].strip()
+    return line.strip()
 
 
 def _reply(channel: TextIO, obj: dict[str, Any]) -> None:

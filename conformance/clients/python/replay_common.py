@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import pydantic
+from harness import call_part
 
 JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
@@ -65,5 +66,5 @@ def error_call(chat: Callable[[dict], dict]) -> Callable[[dict], dict]:
             return {"raised": True, "type": type(exc).__name__, "status": status_of(exc), "message": str(exc)[:4000]}
         return {"raised": False}
 
-    error.__doc__ = f"{(chat.__doc__ or 'chat').strip().splitlines()[0]}, on an error answer"
+    error.__doc__ = f"{call_part((chat.__doc__ or 'chat').strip().splitlines()[0])}, on an error answer"
     return error
