@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import transport
+from conformance import client_envs, transport
 from conformance.checks import Session, run_check
 from conformance.providers import ModelConfig, Provider
 from conformance.runner import cases
@@ -33,7 +33,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydantic.main")
 
 KEY = "sk-fuzz-parsers-5d1c"
 FUZZ_CHECKS = ("tools.args_schema_fuzz", "chat.unicode_fuzz", "errors.param_fuzz")
-SLOW_CHECKS = ("client.openai_node",)  # a node process per run: exercised in the table below only
+# Replays through another process (openai-node, the client libraries' workers): exercised in the
+# table below only, not under every generated input.
+SLOW_CHECKS = ("client.openai_node", *(spec.check for spec in client_envs.libraries()))
 EXAMPLES = 100
 NO_WAITS = RetryPolicy(max_wait_s=0.0)  # 429/503 are retried at once; the back-off is tested in test_transport.py
 

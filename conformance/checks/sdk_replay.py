@@ -39,6 +39,7 @@ import binascii
 import dataclasses
 import json
 import math
+from urllib.parse import urlsplit
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,7 +87,8 @@ PLAN: tuple[Replay, ...] = (
 ERROR_CALLS = frozenset({"error"})  # calls replayed on error answers (the others on 2xx answers only)
 # Calls that hand a tool call to application code to run, or parse a whole answer: an answer the
 # token cap cut is refused by design (whoever sent it), so they are not replayed on one.
-NEEDS_WHOLE_ANSWER = frozenset({"run_tools", "tool_turn", "structured", "extract_tool", "agent_tools"})
+NEEDS_WHOLE_ANSWER = frozenset({"run_tools", "tool_turn", "structured", "extract_tool", "agent_run", "agent_stream",
+                                "agent_tools"})  # (agents refuse an incomplete Response: ModelBehaviorError, SK's AgentInvokeException)
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,10 @@ def not_replayable(ex: Exchange) -> str | None:
 
 
 def _cut(ex: Exchange) -> bool:
-    """The answer ended at the token cap (chat: finish_reason length; a Response: incomplete)."""
-    body = ex.json_body
-    if isinstance(body, dict) and body.get("object") == "response":
-        return body.get("status") == "incomplete"
+    """The answer ended at the token cap (chat: finish_reason length; a Response, streamed or not:
+    status incomplete)."""
+    if urlsplit(ex.url).path.endswith("/responses"):
+        return _response_body(ex).get("status") == "incomplete"
     return cut_at_cap(ex)
 
 
