@@ -339,6 +339,9 @@ def search(pattern: str, text: str) -> bool:
             current.compiled[pattern] = regex.compile(translated(pattern), regex.VERSION0)
         found = current.compiled[pattern].search(text, timeout=current.left) is not None
     except TimeoutError:
+        # regex's timeout is wall time: on a busy machine it can fire before this thread has spent
+        # its CPU budget; either way the request's time is up, and the budget is spent.
+        current.left = 0.0
         raise PatternTimeout(pattern) from None
     finally:
         current.left -= time.thread_time() - start
